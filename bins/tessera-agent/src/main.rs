@@ -1,0 +1,94 @@
+//! `tessera-agent`: parses the command line and hands each subcommand to the crates that
+//! do the work. No decision is made here.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tessera_cli::{LogArgs, finish, not_yet_available};
+
+/// The Tessera device agent: enrolls this machine, checks in, downloads packages on the
+/// schedule, installs them exactly once and reports.
+#[derive(Parser, Debug)]
+#[command(name = "tessera-agent", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    /// Agent configuration file.
+    #[arg(
+        long,
+        global = true,
+        env = "TESSERA_AGENT_CONFIG",
+        default_value = "/etc/tessera/agent.toml"
+    )]
+    config: PathBuf,
+    #[command(flatten)]
+    log: LogArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Arguments of a subcommand that has not landed yet; accepted so that `--help` shows the
+/// command, refused with a clear error when run.
+#[derive(clap::Args, Debug)]
+struct Pending {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+    args: Vec<String>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Enroll this device with a server and store its identity.
+    Enroll(Pending),
+    /// Check in, download and install (service mode; `--once` for one pass).
+    Run(Pending),
+    /// Show enrollment, server and package states.
+    Status(Pending),
+    /// Check the stored identity, CRL, server reachability, clock and permissions.
+    Doctor(Pending),
+    /// Read and edit the agent configuration in place.
+    Config(Pending),
+    /// Install or upgrade the agent as a system service.
+    Install(Pending),
+    /// Remove the service, configuration and identity.
+    Uninstall(Pending),
+    /// Simulate the fragment download schedule.
+    Schedule(Pending),
+}
+
+impl Command {
+    /// The subcommand's name as typed, and the issue that brings it.
+    fn pending(&self) -> (&'static str, u32) {
+        match self {
+            Self::Enroll(_) => ("enroll", 10),
+            Self::Run(_) => ("run", 10),
+            Self::Status(_) => ("status", 10),
+            Self::Doctor(_) => ("doctor", 3),
+            Self::Config(_) => ("config", 10),
+            Self::Install(_) => ("install", 10),
+            Self::Uninstall(_) => ("uninstall", 10),
+            Self::Schedule(_) => ("schedule", 7),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    cli.log.init();
+    finish(run(&cli))
+}
+
+fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
+    tracing::debug!(config = %cli.config.display(), "configuration file");
+    let (name, issue) = cli.command.pending();
+    Err(not_yet_available(name, issue))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+}

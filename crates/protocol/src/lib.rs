@@ -1,0 +1,6 @@
+//! Wire messages: OCS Inventory NG PROLOG, INVENTORY and DOWNLOAD, and the enrollment API.
+//!
+//! This crate is a placeholder in the workspace layout: its capability is tracked in
+//! issue #9 and it exports nothing yet.
+#![deny(missing_docs)]
+#![cfg_attr(not(test), warn(clippy::unwrap_used))]
