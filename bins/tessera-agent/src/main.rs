@@ -54,22 +54,6 @@ enum Command {
     Schedule(Pending),
 }
 
-impl Command {
-    /// The subcommand's name as typed, and the issue that brings it.
-    fn pending(&self) -> (&'static str, u32) {
-        match self {
-            Self::Enroll(_) => ("enroll", 10),
-            Self::Run(_) => ("run", 10),
-            Self::Status(_) => ("status", 10),
-            Self::Doctor(_) => ("doctor", 3),
-            Self::Config(_) => ("config", 10),
-            Self::Install(_) => ("install", 10),
-            Self::Uninstall(_) => ("uninstall", 10),
-            Self::Schedule(_) => ("schedule", 7),
-        }
-    }
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     cli.log.init();
@@ -78,8 +62,16 @@ fn main() -> ExitCode {
 
 fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     tracing::debug!(config = %cli.config.display(), "configuration file");
-    let (name, issue) = cli.command.pending();
-    Err(not_yet_available(name, issue))
+    match &cli.command {
+        Command::Enroll(_) => Err(not_yet_available("enroll", 10)),
+        Command::Run(_) => Err(not_yet_available("run", 10)),
+        Command::Status(_) => Err(not_yet_available("status", 10)),
+        Command::Doctor(_) => Err(not_yet_available("doctor", 3)),
+        Command::Config(_) => Err(not_yet_available("config", 10)),
+        Command::Install(_) => Err(not_yet_available("install", 10)),
+        Command::Uninstall(_) => Err(not_yet_available("uninstall", 10)),
+        Command::Schedule(_) => Err(not_yet_available("schedule", 7)),
+    }
 }
 
 #[cfg(test)]

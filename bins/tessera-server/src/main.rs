@@ -59,24 +59,6 @@ enum Command {
     Demo(Pending),
 }
 
-impl Command {
-    /// The subcommand's name as typed, and the issue that brings it.
-    fn pending(&self) -> (&'static str, u32) {
-        match self {
-            Self::Serve(_) => ("serve", 9),
-            Self::Ca(_) => ("ca", 4),
-            Self::Cert(_) => ("cert", 3),
-            Self::Package(_) => ("package", 6),
-            Self::Manifest(_) => ("manifest", 5),
-            Self::Makecatalogs(_) => ("makecatalogs", 5),
-            Self::Device(_) => ("device", 9),
-            Self::Group(_) => ("group", 9),
-            Self::Token(_) => ("token", 9),
-            Self::Demo(_) => ("demo", 11),
-        }
-    }
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     cli.log.init();
@@ -85,8 +67,18 @@ fn main() -> ExitCode {
 
 fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     tracing::debug!(data = %cli.data.display(), "data directory");
-    let (name, issue) = cli.command.pending();
-    Err(not_yet_available(name, issue))
+    match &cli.command {
+        Command::Serve(_) => Err(not_yet_available("serve", 9)),
+        Command::Ca(_) => Err(not_yet_available("ca", 4)),
+        Command::Cert(_) => Err(not_yet_available("cert", 3)),
+        Command::Package(_) => Err(not_yet_available("package", 6)),
+        Command::Manifest(_) => Err(not_yet_available("manifest", 5)),
+        Command::Makecatalogs(_) => Err(not_yet_available("makecatalogs", 5)),
+        Command::Device(_) => Err(not_yet_available("device", 9)),
+        Command::Group(_) => Err(not_yet_available("group", 9)),
+        Command::Token(_) => Err(not_yet_available("token", 9)),
+        Command::Demo(_) => Err(not_yet_available("demo", 11)),
+    }
 }
 
 #[cfg(test)]
