@@ -1,0 +1,690 @@
+//! The embedded engine: one SQLite file in the data directory.
+
+use std::path::Path;
+use std::str::FromStr as _;
+use std::time::Duration;
+
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::{Row as _, Sqlite, Transaction};
+use time::OffsetDateTime;
+
+use crate::model::{
+    CertificateRecord, Deployment, DeploymentState, Device, DeviceKey, EnrollmentToken, NewDevice,
+    NewToken, PackageRecord, PackageStats, Revocation, TokenRefusal,
+};
+use crate::{Error, Result, Store};
+
+/// Schema migrations, applied in order, each in its own transaction and recorded in
+/// `schema_migrations`. Never edit a released one: add the next.
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/sqlite/0001_initial.sql"))];
+
+/// [`Store`] on one SQLite file: WAL journal (readers never wait for the writer), foreign
+/// keys enforced, a busy timeout instead of "database is locked" errors under load.
+///
+/// Durability: `synchronous = NORMAL` in WAL mode makes every committed transaction survive
+/// a killed process (the WAL is written before commit returns); after a power loss the
+/// last transactions may be lost, which agents recover from by re-reporting.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    pub async fn open(path: &Path) -> Result<Self> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await?;
+        let store = Self { pool };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Opens a private in-memory database (tests, demos).
+    pub async fn in_memory() -> Result<Self> {
+        let options = SqliteConnectOptions::from_str("sqlite::memory:")?.foreign_keys(true);
+        // One connection: each in-memory connection would otherwise be its own database.
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await?;
+        let store = Self { pool };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// The schema version the database is at.
+    pub async fn schema_version(&self) -> Result<i64> {
+        let version: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM schema_migrations")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(version.unwrap_or(0))
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+        )
+        .execute(&self.pool)
+        .await?;
+        let current = self.schema_version().await?;
+        let known = MIGRATIONS.last().map_or(0, |(v, _)| *v);
+        if current > known {
+            return Err(Error::SchemaTooNew {
+                found: current,
+                known,
+            });
+        }
+        for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
+            let mut tx = self.pool.begin().await?;
+            sqlx::raw_sql(sql).execute(&mut *tx).await?;
+            sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)")
+                .bind(version)
+                .bind(OffsetDateTime::now_utc().unix_timestamp())
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+}
+
+fn timestamp(table: &'static str, column: &'static str, seconds: i64) -> Result<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp(seconds).map_err(|e| Error::Corrupt {
+        table,
+        column,
+        reason: e.to_string(),
+    })
+}
+
+fn optional_timestamp(
+    table: &'static str,
+    column: &'static str,
+    seconds: Option<i64>,
+) -> Result<Option<OffsetDateTime>> {
+    seconds.map(|s| timestamp(table, column, s)).transpose()
+}
+
+fn device_from_row(row: &SqliteRow) -> Result<Device> {
+    let facts: String = row.try_get("facts")?;
+    let facts = serde_json::from_str(&facts).map_err(|e| Error::Corrupt {
+        table: "devices",
+        column: "facts",
+        reason: e.to_string(),
+    })?;
+    Ok(Device {
+        key: DeviceKey(row.try_get("id")?),
+        computer_name: row.try_get("computer_name")?,
+        serial: row.try_get("serial")?,
+        ocs_device_id: row.try_get("ocs_device_id")?,
+        manifest: row.try_get("manifest")?,
+        facts,
+        created_at: timestamp("devices", "created_at", row.try_get("created_at")?)?,
+        last_contact: optional_timestamp("devices", "last_contact", row.try_get("last_contact")?)?,
+    })
+}
+
+fn token_from_row(row: &SqliteRow) -> Result<EnrollmentToken> {
+    const T: &str = "enrollment_tokens";
+    Ok(EnrollmentToken {
+        id: row.try_get("id")?,
+        label: row.try_get("label")?,
+        created_at: timestamp(T, "created_at", row.try_get("created_at")?)?,
+        expires_at: optional_timestamp(T, "expires_at", row.try_get("expires_at")?)?,
+        uses_left: row.try_get("uses_left")?,
+        revoked_at: optional_timestamp(T, "revoked_at", row.try_get("revoked_at")?)?,
+    })
+}
+
+fn certificate_from_row(row: &SqliteRow) -> Result<CertificateRecord> {
+    const T: &str = "certificates";
+    let revoked_at = optional_timestamp(T, "revoked_at", row.try_get("revoked_at")?)?;
+    let reason: Option<String> = row.try_get("revocation_reason")?;
+    Ok(CertificateRecord {
+        serial: row.try_get("serial")?,
+        device: row.try_get::<Option<i64>, _>("device_id")?.map(DeviceKey),
+        computer_name: row.try_get("computer_name")?,
+        not_before: timestamp(T, "not_before", row.try_get("not_before")?)?,
+        not_after: timestamp(T, "not_after", row.try_get("not_after")?)?,
+        certificate_pem: row.try_get("certificate_pem")?,
+        revoked: revoked_at.map(|at| Revocation {
+            at,
+            reason: reason.unwrap_or_default(),
+        }),
+    })
+}
+
+fn package_from_row(row: &SqliteRow) -> Result<PackageRecord> {
+    let corrupt = |column: &'static str, reason: String| Error::Corrupt {
+        table: "packages",
+        column,
+        reason,
+    };
+    Ok(PackageRecord {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        version: row.try_get("version")?,
+        priority: u8::try_from(row.try_get::<i64, _>("priority")?)
+            .map_err(|e| corrupt("priority", e.to_string()))?,
+        action: row.try_get("action")?,
+        fragments: u32::try_from(row.try_get::<i64, _>("fragments")?)
+            .map_err(|e| corrupt("fragments", e.to_string()))?,
+        size: u64::try_from(row.try_get::<i64, _>("size")?)
+            .map_err(|e| corrupt("size", e.to_string()))?,
+        created_at: timestamp("packages", "created_at", row.try_get("created_at")?)?,
+    })
+}
+
+fn deployment_from_row(row: &SqliteRow, time_column: &'static str) -> Result<Deployment> {
+    let state: String = row.try_get("state")?;
+    Ok(Deployment {
+        device: DeviceKey(row.try_get("device_id")?),
+        package_id: row.try_get("package_id")?,
+        state: DeploymentState::parse(&state).ok_or_else(|| Error::Corrupt {
+            table: "deployments",
+            column: "state",
+            reason: format!("unknown state {state:?}"),
+        })?,
+        code: row.try_get("code")?,
+        updated_at: timestamp("deployments", time_column, row.try_get(time_column)?)?,
+    })
+}
+
+fn conflict(error: sqlx::Error, what: impl FnOnce() -> String) -> Error {
+    match &error {
+        sqlx::Error::Database(db) if db.is_unique_violation() => Error::Conflict { what: what() },
+        _ => Error::Database(error),
+    }
+}
+
+async fn record_history(
+    tx: &mut Transaction<'_, Sqlite>,
+    device: DeviceKey,
+    package_id: i64,
+    state: DeploymentState,
+    code: Option<&str>,
+    now: OffsetDateTime,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO deployment_history (device_id, package_id, state, code, at) VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(device.0)
+    .bind(package_id)
+    .bind(state.as_str())
+    .bind(code)
+    .bind(now.unix_timestamp())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+impl Store for SqliteStore {
+    async fn create_device(&self, device: &NewDevice, now: OffsetDateTime) -> Result<DeviceKey> {
+        let facts = serde_json::Value::Object(device.facts.clone()).to_string();
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO devices (computer_name, serial, ocs_device_id, manifest, facts, created_at)
+             VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(&device.computer_name)
+        .bind(&device.serial)
+        .bind(&device.ocs_device_id)
+        .bind(&device.manifest)
+        .bind(facts)
+        .bind(now.unix_timestamp())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| {
+            conflict(e, || match (&device.serial, &device.ocs_device_id) {
+                (Some(serial), _) => format!("a device with serial {serial} or the same DEVICEID"),
+                (None, Some(id)) => format!("a device with DEVICEID {id}"),
+                (None, None) => "the device".to_owned(),
+            })
+        })?;
+        Ok(DeviceKey(id))
+    }
+
+    async fn device(&self, key: DeviceKey) -> Result<Option<Device>> {
+        sqlx::query("SELECT * FROM devices WHERE id = ?")
+            .bind(key.0)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(device_from_row)
+            .transpose()
+    }
+
+    async fn device_by_serial(&self, serial: &str) -> Result<Option<Device>> {
+        sqlx::query("SELECT * FROM devices WHERE serial = ?")
+            .bind(serial)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(device_from_row)
+            .transpose()
+    }
+
+    async fn device_by_ocs_id(&self, ocs_device_id: &str) -> Result<Option<Device>> {
+        sqlx::query("SELECT * FROM devices WHERE ocs_device_id = ?")
+            .bind(ocs_device_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(device_from_row)
+            .transpose()
+    }
+
+    async fn list_devices(&self) -> Result<Vec<Device>> {
+        sqlx::query("SELECT * FROM devices ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(device_from_row)
+            .collect()
+    }
+
+    async fn record_contact(
+        &self,
+        key: DeviceKey,
+        facts: Option<&serde_json::Map<String, serde_json::Value>>,
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        // json_patch merges in SQL, so concurrent check-ins cannot lose each other's facts.
+        let patch = facts.map(|f| serde_json::Value::Object(f.clone()).to_string());
+        let done = sqlx::query(
+            "UPDATE devices SET last_contact = ?,
+                    facts = CASE WHEN ? IS NULL THEN facts ELSE json_patch(facts, ?) END
+             WHERE id = ?",
+        )
+        .bind(now.unix_timestamp())
+        .bind(&patch)
+        .bind(&patch)
+        .bind(key.0)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(Error::NotFound(format!("device {}", key.0)));
+        }
+        Ok(())
+    }
+
+    async fn create_token(&self, token: &NewToken, now: OffsetDateTime) -> Result<EnrollmentToken> {
+        let row = sqlx::query(
+            "INSERT INTO enrollment_tokens (token_hash, label, created_at, expires_at, uses_left)
+             VALUES (?, ?, ?, ?, ?) RETURNING *",
+        )
+        .bind(&token.token_hash)
+        .bind(&token.label)
+        .bind(now.unix_timestamp())
+        .bind(token.expires_at.map(OffsetDateTime::unix_timestamp))
+        .bind(token.uses)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| conflict(e, || "a token with the same hash".to_owned()))?;
+        token_from_row(&row)
+    }
+
+    async fn consume_token(
+        &self,
+        token_hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<std::result::Result<EnrollmentToken, TokenRefusal>> {
+        // One statement: the check and the decrement cannot be separated by another writer.
+        let used = sqlx::query(
+            "UPDATE enrollment_tokens
+                SET uses_left = CASE WHEN uses_left IS NULL THEN NULL ELSE uses_left - 1 END
+              WHERE token_hash = ? AND revoked_at IS NULL
+                AND (expires_at IS NULL OR expires_at > ?)
+                AND (uses_left IS NULL OR uses_left > 0)
+             RETURNING *",
+        )
+        .bind(token_hash)
+        .bind(now.unix_timestamp())
+        .fetch_optional(&self.pool)
+        .await?;
+        if let Some(row) = used {
+            return Ok(Ok(token_from_row(&row)?));
+        }
+        let Some(row) = sqlx::query("SELECT * FROM enrollment_tokens WHERE token_hash = ?")
+            .bind(token_hash)
+            .fetch_optional(&self.pool)
+            .await?
+        else {
+            return Ok(Err(TokenRefusal::Unknown));
+        };
+        let token = token_from_row(&row)?;
+        Ok(Err(if token.revoked_at.is_some() {
+            TokenRefusal::Revoked
+        } else if token.expires_at.is_some_and(|at| at <= now) {
+            TokenRefusal::Expired
+        } else {
+            TokenRefusal::UsedUp
+        }))
+    }
+
+    async fn list_tokens(&self) -> Result<Vec<EnrollmentToken>> {
+        sqlx::query("SELECT * FROM enrollment_tokens ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(token_from_row)
+            .collect()
+    }
+
+    async fn revoke_token(&self, id: i64, now: OffsetDateTime) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE enrollment_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+        )
+        .bind(now.unix_timestamp())
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn record_certificate(&self, certificate: &CertificateRecord) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO certificates
+                (serial, device_id, computer_name, not_before, not_after, certificate_pem, revoked_at, revocation_reason)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&certificate.serial)
+        .bind(certificate.device.map(|d| d.0))
+        .bind(&certificate.computer_name)
+        .bind(certificate.not_before.unix_timestamp())
+        .bind(certificate.not_after.unix_timestamp())
+        .bind(&certificate.certificate_pem)
+        .bind(certificate.revoked.as_ref().map(|r| r.at.unix_timestamp()))
+        .bind(certificate.revoked.as_ref().map(|r| r.reason.as_str()))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| conflict(e, || format!("a certificate with serial {}", certificate.serial)))?;
+        Ok(())
+    }
+
+    async fn certificate(&self, serial: &str) -> Result<Option<CertificateRecord>> {
+        sqlx::query("SELECT * FROM certificates WHERE serial = ?")
+            .bind(serial)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(certificate_from_row)
+            .transpose()
+    }
+
+    async fn revoke_certificate(&self, serial: &str, revocation: &Revocation) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE certificates SET revoked_at = ?, revocation_reason = ? WHERE serial = ? AND revoked_at IS NULL",
+        )
+        .bind(revocation.at.unix_timestamp())
+        .bind(&revocation.reason)
+        .bind(serial)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn revoked_certificates(&self) -> Result<Vec<CertificateRecord>> {
+        sqlx::query(
+            "SELECT * FROM certificates WHERE revoked_at IS NOT NULL ORDER BY revoked_at, serial",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(certificate_from_row)
+        .collect()
+    }
+
+    async fn put_package(&self, package: &PackageRecord) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO packages (id, name, version, priority, action, fragments, size, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (id) DO UPDATE SET name = excluded.name, version = excluded.version,
+                priority = excluded.priority, action = excluded.action,
+                fragments = excluded.fragments, size = excluded.size",
+        )
+        .bind(package.id)
+        .bind(&package.name)
+        .bind(&package.version)
+        .bind(i64::from(package.priority))
+        .bind(&package.action)
+        .bind(i64::from(package.fragments))
+        .bind(i64::try_from(package.size).unwrap_or(i64::MAX))
+        .bind(package.created_at.unix_timestamp())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn package(&self, id: i64) -> Result<Option<PackageRecord>> {
+        sqlx::query("SELECT * FROM packages WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(package_from_row)
+            .transpose()
+    }
+
+    async fn list_packages(&self) -> Result<Vec<PackageRecord>> {
+        sqlx::query("SELECT * FROM packages ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(package_from_row)
+            .collect()
+    }
+
+    async fn delete_package(&self, id: i64) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM packages WHERE id = ?")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn assign(&self, device: DeviceKey, package_id: i64, now: OffsetDateTime) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO deployments (device_id, package_id, state, code, updated_at)
+             VALUES (?, ?, 'waiting', NULL, ?)
+             ON CONFLICT (device_id, package_id) DO UPDATE
+                SET state = 'waiting', code = NULL, updated_at = excluded.updated_at",
+        )
+        .bind(device.0)
+        .bind(package_id)
+        .bind(now.unix_timestamp())
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| match &e {
+            sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+                Error::NotFound(format!("device {} or package {package_id}", device.0))
+            }
+            _ => Error::Database(e),
+        })?;
+        record_history(
+            &mut tx,
+            device,
+            package_id,
+            DeploymentState::Waiting,
+            None,
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn mark_notified(
+        &self,
+        device: DeviceKey,
+        package_ids: &[i64],
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        for &package_id in package_ids {
+            let done = sqlx::query(
+                "UPDATE deployments SET state = 'notified', updated_at = ?
+                  WHERE device_id = ? AND package_id = ? AND state = 'waiting'",
+            )
+            .bind(now.unix_timestamp())
+            .bind(device.0)
+            .bind(package_id)
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() == 1 {
+                record_history(
+                    &mut tx,
+                    device,
+                    package_id,
+                    DeploymentState::Notified,
+                    None,
+                    now,
+                )
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn record_result(
+        &self,
+        device: DeviceKey,
+        package_id: i64,
+        state: DeploymentState,
+        code: &str,
+        now: OffsetDateTime,
+    ) -> Result<bool> {
+        if !state.is_final() {
+            return Ok(false);
+        }
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE deployments SET state = ?, code = ?, updated_at = ?
+              WHERE device_id = ? AND package_id = ? AND state IN ('waiting', 'notified')",
+        )
+        .bind(state.as_str())
+        .bind(code)
+        .bind(now.unix_timestamp())
+        .bind(device.0)
+        .bind(package_id)
+        .execute(&mut *tx)
+        .await?;
+        let accepted = if done.rows_affected() == 1 {
+            record_history(&mut tx, device, package_id, state, Some(code), now).await?;
+            true
+        } else {
+            // A retry of the result already recorded is acknowledged again, not refused.
+            let same: Option<i64> = sqlx::query_scalar(
+                "SELECT 1 FROM deployments WHERE device_id = ? AND package_id = ? AND state = ? AND code = ?",
+            )
+            .bind(device.0)
+            .bind(package_id)
+            .bind(state.as_str())
+            .bind(code)
+            .fetch_optional(&mut *tx)
+            .await?;
+            same.is_some()
+        };
+        tx.commit().await?;
+        Ok(accepted)
+    }
+
+    async fn expire_notified(&self, deadline: OffsetDateTime, now: OffsetDateTime) -> Result<u64> {
+        let mut tx = self.pool.begin().await?;
+        let expired = sqlx::query(
+            "UPDATE deployments SET state = 'error', code = 'ERR_TIMEOUT', updated_at = ?
+              WHERE state = 'notified' AND updated_at < ?
+             RETURNING device_id, package_id",
+        )
+        .bind(now.unix_timestamp())
+        .bind(deadline.unix_timestamp())
+        .fetch_all(&mut *tx)
+        .await?;
+        for row in &expired {
+            let device = DeviceKey(row.try_get("device_id")?);
+            let package_id: i64 = row.try_get("package_id")?;
+            record_history(
+                &mut tx,
+                device,
+                package_id,
+                DeploymentState::Error,
+                Some("ERR_TIMEOUT"),
+                now,
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(expired.len() as u64)
+    }
+
+    async fn deployments_for(&self, device: DeviceKey) -> Result<Vec<Deployment>> {
+        sqlx::query("SELECT * FROM deployments WHERE device_id = ? ORDER BY package_id")
+            .bind(device.0)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| deployment_from_row(row, "updated_at"))
+            .collect()
+    }
+
+    async fn deployment_history(
+        &self,
+        device: DeviceKey,
+        package_id: i64,
+    ) -> Result<Vec<Deployment>> {
+        sqlx::query(
+            "SELECT * FROM deployment_history WHERE device_id = ? AND package_id = ? ORDER BY id",
+        )
+        .bind(device.0)
+        .bind(package_id)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| deployment_from_row(row, "at"))
+        .collect()
+    }
+
+    async fn package_stats(&self, package_id: i64) -> Result<PackageStats> {
+        let rows = sqlx::query(
+            "SELECT state, code, COUNT(*) AS n FROM deployments WHERE package_id = ? GROUP BY state, code",
+        )
+        .bind(package_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut stats = PackageStats::default();
+        for row in rows {
+            let state: String = row.try_get("state")?;
+            let code: Option<String> = row.try_get("code")?;
+            let n = u64::try_from(row.try_get::<i64, _>("n")?).unwrap_or(0);
+            match DeploymentState::parse(&state) {
+                Some(DeploymentState::Waiting) => stats.waiting += n,
+                Some(DeploymentState::Notified) => stats.notified += n,
+                Some(DeploymentState::Success) => stats.success += n,
+                Some(DeploymentState::Error) => stats.error += n,
+                None => {
+                    return Err(Error::Corrupt {
+                        table: "deployments",
+                        column: "state",
+                        reason: format!("unknown state {state:?}"),
+                    });
+                }
+            }
+            if let Some(code) = code {
+                *stats.by_code.entry(code).or_default() += n;
+            }
+        }
+        Ok(stats)
+    }
+}

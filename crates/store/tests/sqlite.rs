@@ -1,0 +1,371 @@
+//! The SQLite engine against a real database file.
+
+use std::sync::Arc;
+
+use tessera_store::{
+    CertificateRecord, DeploymentState, DeviceKey, Error, NewDevice, NewToken, PackageRecord,
+    Revocation, SqliteStore, Store, TokenRefusal,
+};
+use time::{Duration, OffsetDateTime, macros::datetime};
+
+const T0: OffsetDateTime = datetime!(2026-11-01 12:00 UTC);
+
+async fn open(dir: &tempfile::TempDir) -> SqliteStore {
+    SqliteStore::open(&dir.path().join("tessera.db"))
+        .await
+        .unwrap()
+}
+
+fn new_device(serial: &str) -> NewDevice {
+    NewDevice {
+        computer_name: format!("host-{serial}"),
+        serial: Some(serial.to_owned()),
+        ocs_device_id: None,
+        manifest: format!("computers/{serial}"),
+        facts: serde_json::json!({"os_vers": "14.5"})
+            .as_object()
+            .unwrap()
+            .clone(),
+    }
+}
+
+fn package(id: i64) -> PackageRecord {
+    PackageRecord {
+        id,
+        name: format!("pkg{id}"),
+        version: "1.0".into(),
+        priority: 5,
+        action: "EXECUTE".into(),
+        fragments: 3,
+        size: 3000,
+        created_at: T0,
+    }
+}
+
+#[tokio::test]
+async fn devices_are_found_by_serial_and_deviceid_and_facts_merge() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    let a = store.create_device(&new_device("A1"), T0).await.unwrap();
+    let ocs = NewDevice {
+        serial: None,
+        ocs_device_id: Some("h-2024-05-01-10-20-30".into()),
+        ..new_device("unused")
+    };
+    let b = store.create_device(&ocs, T0).await.unwrap();
+    assert_ne!(a, b);
+    assert_eq!(
+        store
+            .device_by_ocs_id("h-2024-05-01-10-20-30")
+            .await
+            .unwrap()
+            .unwrap()
+            .key,
+        b
+    );
+    assert!(store.device_by_serial("nope").await.unwrap().is_none());
+
+    let err = store
+        .create_device(&new_device("A1"), T0)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Conflict { .. }), "{err}");
+
+    let patch = serde_json::json!({"hostname": "mac01"})
+        .as_object()
+        .unwrap()
+        .clone();
+    store
+        .record_contact(a, Some(&patch), T0 + Duration::hours(1))
+        .await
+        .unwrap();
+    let device = store.device(a).await.unwrap().unwrap();
+    assert_eq!(device.facts["os_vers"], "14.5");
+    assert_eq!(device.facts["hostname"], "mac01");
+    assert_eq!(device.last_contact, Some(T0 + Duration::hours(1)));
+    assert!(matches!(
+        store.record_contact(DeviceKey(999), None, T0).await,
+        Err(Error::NotFound(_))
+    ));
+}
+
+#[tokio::test]
+async fn tokens_refuse_with_the_right_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    let single = NewToken {
+        token_hash: "h1".into(),
+        label: "one".into(),
+        expires_at: None,
+        uses: Some(1),
+    };
+    store.create_token(&single, T0).await.unwrap();
+    assert!(store.consume_token("h1", T0).await.unwrap().is_ok());
+    assert_eq!(
+        store.consume_token("h1", T0).await.unwrap(),
+        Err(TokenRefusal::UsedUp)
+    );
+
+    let expiring = NewToken {
+        token_hash: "h2".into(),
+        label: "day".into(),
+        expires_at: Some(T0 + Duration::days(1)),
+        uses: None,
+    };
+    store.create_token(&expiring, T0).await.unwrap();
+    for _ in 0..3 {
+        assert!(store.consume_token("h2", T0).await.unwrap().is_ok());
+    }
+    assert_eq!(
+        store
+            .consume_token("h2", T0 + Duration::days(1))
+            .await
+            .unwrap(),
+        Err(TokenRefusal::Expired)
+    );
+
+    let revocable = NewToken {
+        token_hash: "h3".into(),
+        label: "r".into(),
+        expires_at: None,
+        uses: None,
+    };
+    let token = store.create_token(&revocable, T0).await.unwrap();
+    assert!(store.revoke_token(token.id, T0).await.unwrap());
+    assert!(!store.revoke_token(token.id, T0).await.unwrap());
+    assert_eq!(
+        store.consume_token("h3", T0).await.unwrap(),
+        Err(TokenRefusal::Revoked)
+    );
+    assert_eq!(
+        store.consume_token("nope", T0).await.unwrap(),
+        Err(TokenRefusal::Unknown)
+    );
+    assert_eq!(store.list_tokens().await.unwrap().len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_enrollments_cannot_overuse_a_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(open(&dir).await);
+    let five = NewToken {
+        token_hash: "h".into(),
+        label: "five".into(),
+        expires_at: None,
+        uses: Some(5),
+    };
+    store.create_token(&five, T0).await.unwrap();
+    let tasks: Vec<_> = (0..40)
+        .map(|_| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move { store.consume_token("h", T0).await.unwrap().is_ok() })
+        })
+        .collect();
+    let mut granted = 0;
+    for task in tasks {
+        granted += usize::from(task.await.unwrap());
+    }
+    assert_eq!(granted, 5);
+}
+
+#[tokio::test]
+async fn certificates_are_recorded_and_revoked_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    let device = store.create_device(&new_device("C1"), T0).await.unwrap();
+    let record = CertificateRecord {
+        serial: "0a1b".into(),
+        device: Some(device),
+        computer_name: "host-C1".into(),
+        not_before: T0,
+        not_after: T0 + Duration::days(365),
+        certificate_pem: "-----BEGIN CERTIFICATE-----".into(),
+        revoked: None,
+    };
+    store.record_certificate(&record).await.unwrap();
+    assert!(matches!(
+        store.record_certificate(&record).await,
+        Err(Error::Conflict { .. })
+    ));
+    assert!(store.revoked_certificates().await.unwrap().is_empty());
+    let revocation = Revocation {
+        at: T0 + Duration::hours(2),
+        reason: "keyCompromise".into(),
+    };
+    assert!(store.revoke_certificate("0a1b", &revocation).await.unwrap());
+    assert!(!store.revoke_certificate("0a1b", &revocation).await.unwrap());
+    assert!(!store.revoke_certificate("ffff", &revocation).await.unwrap());
+    let revoked = store.revoked_certificates().await.unwrap();
+    assert_eq!(revoked.len(), 1);
+    assert_eq!(revoked[0].revoked, Some(revocation));
+    assert_eq!(
+        store.certificate("0a1b").await.unwrap().unwrap().device,
+        Some(device)
+    );
+}
+
+#[tokio::test]
+async fn deployments_move_forward_only_and_are_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    store.put_package(&package(100)).await.unwrap();
+    let devices: Vec<_> = futures_keys(&store, 4).await;
+    for &d in &devices {
+        store.assign(d, 100, T0).await.unwrap();
+    }
+    store.mark_notified(devices[0], &[100], T0).await.unwrap();
+    store.mark_notified(devices[1], &[100], T0).await.unwrap();
+    store
+        .mark_notified(devices[2], &[100], T0 + Duration::hours(5))
+        .await
+        .unwrap();
+
+    let t1 = T0 + Duration::hours(1);
+    assert!(
+        store
+            .record_result(devices[0], 100, DeploymentState::Success, "SUCCESS_3", t1)
+            .await
+            .unwrap()
+    );
+    // The agent retries until acknowledged: the same result is acknowledged again…
+    assert!(
+        store
+            .record_result(devices[0], 100, DeploymentState::Success, "SUCCESS_3", t1)
+            .await
+            .unwrap()
+    );
+    // …but a different one after a final state changes nothing.
+    assert!(
+        !store
+            .record_result(devices[0], 100, DeploymentState::Error, "ERR_EXECUTE", t1)
+            .await
+            .unwrap()
+    );
+    // Non-final states are not results.
+    assert!(
+        !store
+            .record_result(devices[1], 100, DeploymentState::Notified, "X", t1)
+            .await
+            .unwrap()
+    );
+
+    // Device 1 never answers: it times out; device 2 was notified later and stays.
+    let expired = store
+        .expire_notified(T0 + Duration::hours(2), T0 + Duration::hours(6))
+        .await
+        .unwrap();
+    assert_eq!(expired, 1);
+
+    let stats = store.package_stats(100).await.unwrap();
+    assert_eq!(
+        (stats.waiting, stats.notified, stats.success, stats.error),
+        (1, 1, 1, 1)
+    );
+    assert_eq!(stats.by_code.get("SUCCESS_3"), Some(&1));
+    assert_eq!(stats.by_code.get("ERR_TIMEOUT"), Some(&1));
+
+    let history: Vec<_> = store
+        .deployment_history(devices[0], 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| (d.state, d.code))
+        .collect();
+    assert_eq!(
+        history,
+        vec![
+            (DeploymentState::Waiting, None),
+            (DeploymentState::Notified, None),
+            (DeploymentState::Success, Some("SUCCESS_3".into())),
+        ]
+    );
+
+    // Re-assigning restarts the deployment.
+    store
+        .assign(devices[0], 100, T0 + Duration::days(1))
+        .await
+        .unwrap();
+    let now = store.deployments_for(devices[0]).await.unwrap();
+    assert_eq!(now[0].state, DeploymentState::Waiting);
+    assert_eq!(now[0].code, None);
+
+    assert!(matches!(
+        store.assign(DeviceKey(999), 100, T0).await,
+        Err(Error::NotFound(_))
+    ));
+    assert!(store.delete_package(100).await.unwrap());
+    assert!(store.deployments_for(devices[0]).await.unwrap().is_empty());
+}
+
+async fn futures_keys(store: &SqliteStore, n: usize) -> Vec<DeviceKey> {
+    let mut keys = Vec::new();
+    for i in 0..n {
+        keys.push(
+            store
+                .create_device(&new_device(&format!("D{i}")), T0)
+                .await
+                .unwrap(),
+        );
+    }
+    keys
+}
+
+#[tokio::test]
+async fn a_restart_keeps_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = {
+        let store = open(&dir).await;
+        store.put_package(&package(7)).await.unwrap();
+        let key = store.create_device(&new_device("R1"), T0).await.unwrap();
+        store.assign(key, 7, T0).await.unwrap();
+        store
+            .record_result(key, 7, DeploymentState::Success, "SUCCESS", T0)
+            .await
+            .unwrap();
+        key
+    };
+    let store = open(&dir).await;
+    assert_eq!(store.schema_version().await.unwrap(), 1);
+    assert_eq!(store.package(7).await.unwrap(), Some(package(7)));
+    assert_eq!(
+        store.deployments_for(key).await.unwrap()[0].code.as_deref(),
+        Some("SUCCESS")
+    );
+}
+
+#[tokio::test]
+async fn a_database_from_a_newer_version_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(open(&dir).await);
+    let path = dir.path().join("tessera.db");
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO schema_migrations VALUES (99, 0)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let err = SqliteStore::open(&path).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::SchemaTooNew {
+                found: 99,
+                known: 1
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn packages_update_in_place() {
+    let store = SqliteStore::in_memory().await.unwrap();
+    store.put_package(&package(1)).await.unwrap();
+    let mut changed = package(1);
+    changed.version = "2.0".into();
+    store.put_package(&changed).await.unwrap();
+    assert_eq!(store.list_packages().await.unwrap(), vec![changed]);
+    assert!(!store.delete_package(2).await.unwrap());
+}
