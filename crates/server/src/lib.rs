@@ -1,6 +1,22 @@
-//! The Tessera server as a library: enrollment, the OCS protocol, a Munki repository, the admin API.
+//! The Tessera server as a library: enrollment with its CA, manifests and a
+//! Munki-compatible repository, package deployment over the OCS protocol, status and
+//! statistics, an admin API.
 //!
-//! This crate is a placeholder in the workspace layout: its capability is tracked in
-//! issue #9 and it exports nothing yet.
+//! This crate is being built up: so far it holds the HTTP building blocks
+//! ([`files`]: validators, conditional GET and byte ranges for repository files and
+//! OCS fragments). The service itself is tracked in issue #9.
+//!
+//! ```
+//! use http::HeaderMap;
+//! use std::time::{Duration, UNIX_EPOCH};
+//! use tessera_server::files::{decide, Decision, FileVersion};
+//!
+//! let version = FileVersion { len: 100, modified: UNIX_EPOCH + Duration::from_secs(1) };
+//! let mut headers = HeaderMap::new();
+//! headers.insert("range", "bytes=90-".parse().unwrap());
+//! assert_eq!(decide(&headers, &version), Decision::Partial { start: 90, end: 99 });
+//! ```
 #![deny(missing_docs)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
+
+pub mod files;
