@@ -187,11 +187,22 @@ pub(crate) fn check(inputs: &Inputs<'_>, now: i64, require_revocation: bool, out
     let ee = match EndEntityCert::try_from(&leaf_der) {
         Ok(ee) => ee,
         Err(e) => {
-            out.fail(
-                RuleId::Chain,
-                leaf,
-                format!("rustls-webpki cannot read the leaf [{e}]; reissue it"),
-            );
+            // Usually already reported by our own reading of the leaf (rule structure).
+            let rule = rule_for(&e);
+            if !out.has_fail(rule) {
+                out.fail(
+                    rule,
+                    leaf,
+                    format!("rustls-webpki cannot read the leaf [{e}]; reissue it"),
+                );
+            }
+            if rule != RuleId::Chain {
+                out.skip(
+                    RuleId::Chain,
+                    leaf,
+                    format!("not checked: rustls-webpki cannot read the leaf (see rule {rule})"),
+                );
+            }
             out.skip(
                 RuleId::Revocation,
                 leaf,

@@ -19,6 +19,16 @@ const WEAK: &[(Oid<'static>, &str)] = &[
     (oid!(1.2.840.10040.4.3), "dsa-with-SHA1"),
 ];
 const RSASSA_PSS: Oid<'static> = oid!(1.2.840.113549.1.1.10);
+const NAMED: &[(Oid<'static>, &str)] = &[
+    (oid!(1.2.840.113549.1.1.11), "sha256WithRSAEncryption"),
+    (oid!(1.2.840.113549.1.1.12), "sha384WithRSAEncryption"),
+    (oid!(1.2.840.113549.1.1.13), "sha512WithRSAEncryption"),
+    (oid!(1.2.840.113549.1.1.10), "RSASSA-PSS"),
+    (oid!(1.2.840.10045.4.3.2), "ecdsa-with-SHA256"),
+    (oid!(1.2.840.10045.4.3.3), "ecdsa-with-SHA384"),
+    (oid!(1.2.840.10045.4.3.4), "ecdsa-with-SHA512"),
+    (oid!(1.3.101.112), "Ed25519"),
+];
 const SHA1: Oid<'static> = oid!(1.3.14.3.2.26);
 const MD5: Oid<'static> = oid!(1.2.840.113549.2.5);
 
@@ -62,7 +72,13 @@ pub(crate) fn check(x: &X509Certificate<'_>, s: &Subject, out: &mut Findings) {
         out.pass(
             RuleId::SignatureAlgorithm,
             s,
-            format!("signature algorithm {} is acceptable", outer.algorithm),
+            match NAMED.iter().find(|(o, _)| *o == outer.algorithm) {
+                Some((_, name)) => format!("signed with {name}"),
+                None => format!(
+                    "signature algorithm {} is not MD5 or SHA-1",
+                    outer.algorithm
+                ),
+            },
         );
     }
 }
