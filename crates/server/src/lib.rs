@@ -20,3 +20,13 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
 pub mod files;
+pub mod listen;
+pub mod tls;
+
+/// What can go wrong while setting up or running the server.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The TLS configuration cannot be built from the given certificates and keys.
+    #[error("TLS configuration: {0}")]
+    Tls(String),
+}
