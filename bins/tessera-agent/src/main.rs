@@ -7,6 +7,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use tessera_cli::{LogArgs, finish, not_yet_available};
 
+mod cmd_doctor;
+
 /// The Tessera device agent: enrolls this machine, checks in, downloads packages on the
 /// schedule, installs them exactly once and reports.
 #[derive(Parser, Debug)]
@@ -43,7 +45,7 @@ enum Command {
     /// Show enrollment, server and package states.
     Status(Pending),
     /// Check the stored identity, CRL, server reachability, clock and permissions.
-    Doctor(Pending),
+    Doctor(cmd_doctor::DoctorArgs),
     /// Read and edit the agent configuration in place.
     Config(Pending),
     /// Install or upgrade the agent as a system service.
@@ -66,7 +68,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Enroll(_) => Err(not_yet_available("enroll", 10)),
         Command::Run(_) => Err(not_yet_available("run", 10)),
         Command::Status(_) => Err(not_yet_available("status", 10)),
-        Command::Doctor(_) => Err(not_yet_available("doctor", 3)),
+        Command::Doctor(args) => cmd_doctor::run(args),
         Command::Config(_) => Err(not_yet_available("config", 10)),
         Command::Install(_) => Err(not_yet_available("install", 10)),
         Command::Uninstall(_) => Err(not_yet_available("uninstall", 10)),

@@ -7,6 +7,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use tessera_cli::{LogArgs, finish, not_yet_available};
 
+mod cmd_cert;
+
 /// The Tessera server: device enrollment and PKI, Munki manifests and repository, and OCS
 /// Inventory NG compatible package delivery.
 #[derive(Parser, Debug)]
@@ -42,7 +44,7 @@ enum Command {
     /// Manage the device certificate authority (init, show, issue, revoke, crl).
     Ca(Pending),
     /// Check a certificate against the device policy.
-    Cert(Pending),
+    Cert(cmd_cert::CertArgs),
     /// Build, list, show and delete packages.
     Package(Pending),
     /// Show and resolve Munki manifests.
@@ -70,7 +72,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     match &cli.command {
         Command::Serve(_) => Err(not_yet_available("serve", 9)),
         Command::Ca(_) => Err(not_yet_available("ca", 4)),
-        Command::Cert(_) => Err(not_yet_available("cert", 3)),
+        Command::Cert(args) => cmd_cert::run(args),
         Command::Package(_) => Err(not_yet_available("package", 6)),
         Command::Manifest(_) => Err(not_yet_available("manifest", 5)),
         Command::Makecatalogs(_) => Err(not_yet_available("makecatalogs", 5)),

@@ -278,6 +278,7 @@ pub(crate) fn check(inputs: &Inputs<'_>, now: i64, require_revocation: bool, out
         }
     };
 
+    let mut stopped_at = None;
     // At most one retry per aspect, so this ends.
     for _ in 0..4 {
         match verify(&relaxed) {
@@ -318,6 +319,7 @@ pub(crate) fn check(inputs: &Inputs<'_>, now: i64, require_revocation: bool, out
             }
             Err(e) => {
                 let rule = rule_for(&e);
+                stopped_at = Some(rule);
                 if rule == RuleId::Chain || !out.has_fail(rule) {
                     out.fail(rule, leaf, describe(&e));
                 }
@@ -336,18 +338,19 @@ pub(crate) fn check(inputs: &Inputs<'_>, now: i64, require_revocation: bool, out
             }
         }
     }
+    let stopped_at = stopped_at.map_or_else(String::new, |r| format!(" (rule {r})"));
     if !out.has_fail(RuleId::Chain) {
         out.skip(
             RuleId::Chain,
             leaf,
-            "not fully checked: rustls-webpki stopped at a problem reported under another rule",
+            format!("not fully checked: rustls-webpki stopped at a problem reported under another rule{stopped_at}"),
         );
     }
     if !out.has_any(RuleId::Revocation) {
         out.skip(
             RuleId::Revocation,
             leaf,
-            "not checked: rustls-webpki stopped before revocation at a problem reported under another rule",
+            format!("not checked: rustls-webpki stopped before revocation at a problem reported under another rule{stopped_at}"),
         );
     }
 }

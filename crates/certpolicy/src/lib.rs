@@ -82,7 +82,7 @@ mod revocation;
 mod rule;
 mod rules;
 
-pub use load::LoadError;
+pub use load::{EvidenceFiles, LoadError, LoadedEvidence};
 pub use policy::{Evidence, Policy};
 pub use report::{Finding, Report, Subject, SubjectKind};
 pub use rule::{Outcome, RuleId};

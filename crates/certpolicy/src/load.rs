@@ -6,28 +6,30 @@
 
 use std::path::{Path, PathBuf};
 
-use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
+use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer, UnixTime};
+
+use crate::policy::Evidence;
 
 /// Why input could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     /// A file could not be read.
-    #[error("cannot read {}: {source}; check the path and that this user may read it", path.display())]
+    #[error("cannot read {}: {reason}; check the path and that this user may read it", path.display())]
     Io {
         /// The file.
         path: PathBuf,
-        /// What the operating system said.
-        source: std::io::Error,
+        /// What the operating system said (in the message, so it is not repeated as a cause).
+        reason: std::io::Error,
     },
     /// The input looked like PEM but its armour is broken.
     #[error(
-        "{what}: malformed PEM ({source}); re-export it, e.g. with `openssl x509 -outform PEM`"
+        "{what}: malformed PEM ({reason}); re-export it, e.g. with `openssl x509 -outform PEM`"
     )]
     Pem {
         /// What was being loaded, e.g. the path.
         what: String,
         /// The PEM parser's complaint.
-        source: pem::PemError,
+        reason: pem::PemError,
     },
     /// The input held nothing of the expected kind.
     #[error(
@@ -75,9 +77,9 @@ fn der_values(
 ) -> Result<Vec<Vec<u8>>, LoadError> {
     let values: Vec<Vec<u8>> = if looks_like_pem(bytes) {
         pem::parse_many(bytes)
-            .map_err(|source| LoadError::Pem {
+            .map_err(|reason| LoadError::Pem {
                 what: what.to_owned(),
-                source,
+                reason,
             })?
             .into_iter()
             .filter(|p| labels.contains(&p.tag()))
@@ -133,9 +135,9 @@ pub fn private_key_from_bytes(
                 reason,
             });
     }
-    let blocks = pem::parse_many(bytes).map_err(|source| LoadError::Pem {
+    let blocks = pem::parse_many(bytes).map_err(|reason| LoadError::Pem {
         what: what.to_owned(),
-        source,
+        reason,
     })?;
     for block in blocks {
         match block.tag() {
@@ -159,9 +161,9 @@ pub fn private_key_from_bytes(
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, LoadError> {
-    std::fs::read(path).map_err(|source| LoadError::Io {
+    std::fs::read(path).map_err(|reason| LoadError::Io {
         path: path.to_owned(),
-        source,
+        reason,
     })
 }
 
@@ -180,6 +182,83 @@ pub fn crls_from_file(
 /// [`private_key_from_bytes`] over a file's contents.
 pub fn private_key_from_file(path: &Path) -> Result<PrivateKeyDer<'static>, LoadError> {
     private_key_from_bytes(&read(path)?, &path.display().to_string())
+}
+
+/// Owned inputs of one evaluation, loaded from files: what `tessera-agent doctor` and
+/// `tessera-server cert check` evaluate.
+#[derive(Debug)]
+pub struct LoadedEvidence {
+    /// The device certificate: the first certificate of the `--cert` file.
+    pub leaf: CertificateDer<'static>,
+    /// Further certificates of the `--cert` file, then those of the intermediate files.
+    pub intermediates: Vec<CertificateDer<'static>>,
+    /// Every certificate of the trust anchor files.
+    pub trust_anchors: Vec<CertificateDer<'static>>,
+    /// Every CRL of the CRL files.
+    pub crls: Vec<CertificateRevocationListDer<'static>>,
+    /// The private key, when a key file was given.
+    pub private_key: Option<PrivateKeyDer<'static>>,
+}
+
+/// The files [`LoadedEvidence::from_files`] reads.
+#[derive(Debug, Clone, Copy)]
+pub struct EvidenceFiles<'a> {
+    /// Device certificate (PEM or DER); a PEM chain's later certificates count as intermediates.
+    pub cert: &'a Path,
+    /// Private key of the device certificate.
+    pub key: Option<&'a Path>,
+    /// Trust anchor (root) files.
+    pub trust_anchors: &'a [PathBuf],
+    /// Intermediate CA files.
+    pub intermediates: &'a [PathBuf],
+    /// CRL files.
+    pub crls: &'a [PathBuf],
+}
+
+impl LoadedEvidence {
+    /// Reads and decodes every file; the first unreadable one is the error.
+    pub fn from_files(files: &EvidenceFiles<'_>) -> Result<Self, LoadError> {
+        let mut chain = certificates_from_file(files.cert)?.into_iter();
+        let Some(leaf) = chain.next() else {
+            return Err(LoadError::NothingFound {
+                what: files.cert.display().to_string(),
+                expected: "CERTIFICATE",
+            });
+        };
+        let mut intermediates: Vec<_> = chain.collect();
+        for path in files.intermediates {
+            intermediates.extend(certificates_from_file(path)?);
+        }
+        let mut trust_anchors = Vec::new();
+        for path in files.trust_anchors {
+            trust_anchors.extend(certificates_from_file(path)?);
+        }
+        let mut crls = Vec::new();
+        for path in files.crls {
+            crls.extend(crls_from_file(path)?);
+        }
+        let private_key = files.key.map(private_key_from_file).transpose()?;
+        Ok(Self {
+            leaf,
+            intermediates,
+            trust_anchors,
+            crls,
+            private_key,
+        })
+    }
+
+    /// Borrows these inputs for [`crate::Policy::evaluate_evidence`].
+    pub fn evidence<'a>(&'a self, computer_name: &'a str, now: UnixTime) -> Evidence<'a> {
+        Evidence {
+            leaf: &self.leaf,
+            intermediates: &self.intermediates,
+            trust_anchors: &self.trust_anchors,
+            crls: &self.crls,
+            private_key: self.private_key.as_ref(),
+            computer_name,
+            now,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -240,6 +319,38 @@ mod tests {
             private_key_from_bytes(b"garbage", "k"),
             Err(LoadError::BadKey { .. })
         ));
+    }
+
+    #[test]
+    fn evidence_files_split_a_chain_file_into_leaf_and_intermediates() {
+        let dir = tempfile::tempdir().unwrap();
+        let chain = dir.path().join("chain.pem");
+        let root = dir.path().join("root.pem");
+        let crl = dir.path().join("int.crl");
+        std::fs::write(
+            &chain,
+            format!(
+                "{}{}",
+                pem_block("CERTIFICATE", b"leaf"),
+                pem_block("CERTIFICATE", b"int")
+            ),
+        )
+        .unwrap();
+        std::fs::write(&root, pem_block("CERTIFICATE", b"root")).unwrap();
+        std::fs::write(&crl, b"\x30\x00").unwrap();
+        let loaded = LoadedEvidence::from_files(&EvidenceFiles {
+            cert: &chain,
+            key: None,
+            trust_anchors: &[root],
+            intermediates: &[],
+            crls: &[crl],
+        })
+        .unwrap();
+        assert_eq!(loaded.leaf.as_ref(), b"leaf");
+        assert_eq!(loaded.intermediates.len(), 1);
+        assert_eq!(loaded.trust_anchors[0].as_ref(), b"root");
+        assert_eq!(loaded.crls.len(), 1);
+        assert!(loaded.private_key.is_none());
     }
 
     #[test]

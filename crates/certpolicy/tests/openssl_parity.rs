@@ -280,10 +280,6 @@ impl Corpus {
             csr,
             "-out",
             out,
-            "-extfile",
-            "ext.cnf",
-            "-extensions",
-            ext,
             "-startdate",
             from,
             "-enddate",
@@ -294,6 +290,10 @@ impl Corpus {
         match ca_cert {
             Some(cert) => args.extend(["-cert", cert]),
             None => args.push("-selfsign"),
+        }
+        // No extension section: `openssl ca` then writes an X.509 v1 certificate.
+        if !ext.is_empty() {
+            args.extend(["-extfile", "ext.cnf", "-extensions", ext]);
         }
         openssl(&self.dir, &args);
     }
@@ -480,6 +480,7 @@ impl Corpus {
             "leaf-expiring.pem",
         );
         by_int("leaf.csr", "leaf", valid, "sha1", "leaf-sha1.pem");
+        by_int("leaf.csr", "", valid, "sha256", "leaf-v1.pem");
         c.csr(
             "leaf.key",
             "/CN=MAC01.local/CN=EVIL01.local",
@@ -918,6 +919,13 @@ fn cases() -> Vec<Case> {
             "leaf expires within 30 days (warning only)",
             "leaf-expiring.pem",
             Pass,
+        ),
+        // OpenSSL accepts a v1 leaf (no extensions, so no EKU or KU limits); the policy
+        // needs v3 extensions.
+        case(
+            "X.509 v1 leaf",
+            "leaf-v1.pem",
+            PolicyOnly(&[R::Structure, R::Eku, R::KeyUsage, R::CrlDp]),
         ),
     ]
 }

@@ -2,6 +2,7 @@
 //! critical extension (spec P12).
 
 use x509_parser::extensions::ParsedExtension;
+use x509_parser::x509::X509Version;
 
 use crate::findings::Findings;
 use crate::input::Cert;
@@ -22,6 +23,12 @@ pub(crate) fn check(cert: &Cert<'_>, out: &mut Findings) {
         }
     };
     let mut problems = Vec::new();
+    if x.version() != X509Version::V3 {
+        problems.push(format!(
+            "it is an X.509 version {} certificate; only v3 carries the extensions the policy needs",
+            x.version().0 + 1
+        ));
+    }
     if cert.trailing > 0 {
         problems.push(format!(
             "{} unexpected byte(s) follow the certificate",
