@@ -61,6 +61,16 @@ pub fn encode_zlib(xml: &[u8]) -> Vec<u8> {
     encoder.finish().unwrap_or_default()
 }
 
+/// Encodes a reply as gzip (for clients that sent gzip).
+pub fn encode_gzip(xml: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(
+        Vec::with_capacity(xml.len() / 2 + 32),
+        Compression::default(),
+    );
+    let _ = encoder.write_all(xml);
+    encoder.finish().unwrap_or_default()
+}
+
 fn starts_like_xml(body: &[u8]) -> bool {
     let trimmed = body.trim_ascii_start();
     let trimmed = trimmed.strip_prefix(b"\xef\xbb\xbf").unwrap_or(trimmed);
@@ -104,6 +114,10 @@ mod tests {
         gz.write_all(b"<A/>").unwrap();
         let gz = gz.finish().unwrap();
         assert_eq!(decode(&gz, 64).unwrap().1, BodyEncoding::Gzip);
+        assert_eq!(
+            decode(&encode_gzip(b"<B/>"), 64).unwrap(),
+            (b"<B/>".to_vec(), BodyEncoding::Gzip)
+        );
         assert_eq!(
             decode(b"  <?xml version='1.0'?><A/>", 64).unwrap().1,
             BodyEncoding::Plain

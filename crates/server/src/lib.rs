@@ -2,9 +2,14 @@
 //! Munki-compatible repository, package deployment over the OCS protocol, status and
 //! statistics, an admin API.
 //!
-//! This crate is being built up: so far it holds the HTTP building blocks
-//! ([`files`]: validators, conditional GET and byte ranges for repository files and
-//! OCS fragments). The service itself is tracked in issue #9.
+//! This crate is being built up (issue #9). So far:
+//! - [`ocs`]: `POST /ocsinventory` — PROLOG, INVENTORY and DOWNLOAD results from OCS agents,
+//!   over [`tessera_store`]; deployments move waiting → notified → success/error;
+//! - [`tls`] and [`listen`]: the HTTPS accept loop with optional, CRL-checked client
+//!   certificates that handlers read from each request;
+//! - [`files`]: validators, conditional GET and byte ranges for repository files and OCS
+//!   fragments;
+//! - [`config`]: `config.toml`, loopback by default.
 //!
 //! ```
 //! use http::HeaderMap;
@@ -19,8 +24,12 @@
 #![deny(missing_docs)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
+pub mod app;
+pub mod config;
 pub mod files;
+pub mod identity;
 pub mod listen;
+pub mod ocs;
 pub mod tls;
 
 /// What can go wrong while setting up or running the server.
@@ -29,4 +38,20 @@ pub enum Error {
     /// The TLS configuration cannot be built from the given certificates and keys.
     #[error("TLS configuration: {0}")]
     Tls(String),
+    /// A file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// The configuration file is invalid.
+    #[error("{}: {reason}", path.display())]
+    Config {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong, with the line and key.
+        reason: String,
+    },
 }

@@ -1,0 +1,224 @@
+//! The server's configuration file (`<data>/config.toml`).
+//!
+//! Every key has a default, so a fresh data directory works with an empty file; `serve`
+//! writes the defaults out on first run so that an admin sees what can be changed.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use tessera_protocol::ocs::DownloadConf;
+
+use crate::Error;
+
+/// `config.toml`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where the listeners bind. Loopback unless an admin says otherwise.
+    pub listen: Listen,
+    /// How devices and agents reach this server.
+    pub public: Public,
+    /// The OCS Inventory NG protocol.
+    pub ocs: Ocs,
+    /// Enrollment.
+    pub enrollment: Enrollment,
+}
+
+/// Listener addresses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Listen {
+    /// HTTPS: enrollment, the OCS endpoint, packages, the Munki repository, the admin API.
+    pub https: SocketAddr,
+    /// Plain HTTP: only the CRL and fragments of packages that say `PROTO=HTTP`.
+    pub http: SocketAddr,
+}
+
+impl Default for Listen {
+    fn default() -> Self {
+        Self {
+            https: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            http: SocketAddr::from(([127, 0, 0, 1], 8080)),
+        }
+    }
+}
+
+/// The names and addresses clients use.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Public {
+    /// DNS names and IP addresses the TLS server certificate is issued for.
+    pub names: Vec<String>,
+    /// `host:port` of the HTTPS listener as clients reach it (OCS `INFO_LOC`/`PACK_LOC`).
+    pub https_authority: String,
+    /// `host:port` of the HTTP listener as clients reach it (the CRL distribution point).
+    pub http_authority: String,
+}
+
+impl Default for Public {
+    fn default() -> Self {
+        Self {
+            names: vec!["localhost".into(), "127.0.0.1".into()],
+            https_authority: "127.0.0.1:8443".into(),
+            http_authority: "127.0.0.1:8080".into(),
+        }
+    }
+}
+
+impl Public {
+    /// The CRL URL written into every device certificate.
+    pub fn crl_url(&self) -> String {
+        format!("http://{}/crl/device-ca.crl", self.http_authority)
+    }
+
+    /// `INFO_LOC` / `PACK_LOC` for OCS agents (no scheme: the agent adds it).
+    pub fn download_location(&self) -> String {
+        format!("{}/download", self.https_authority)
+    }
+}
+
+/// OCS protocol settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Ocs {
+    /// Serve unmodified OCS agents, which cannot present a client certificate. Off by
+    /// default: turning it on lets anyone who can reach the server check in.
+    pub compat: bool,
+    /// Hours between check-ins (`PROLOG_FREQ`).
+    pub prolog_freq_hours: u32,
+    /// The schedule sent to agents.
+    pub download: DownloadSettings,
+}
+
+impl Default for Ocs {
+    fn default() -> Self {
+        Self {
+            compat: false,
+            prolog_freq_hours: 12,
+            download: DownloadSettings::default(),
+        }
+    }
+}
+
+/// The DOWNLOAD `CONF` parameter, as configured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DownloadSettings {
+    /// Deployment on.
+    pub on: bool,
+    /// Cycles per period.
+    pub period_length: u32,
+    /// Seconds after each fragment.
+    pub frag_latency: u32,
+    /// Seconds after each cycle.
+    pub cycle_latency: u32,
+    /// Seconds after each period.
+    pub period_latency: u32,
+    /// Days before an unfinished package times out on the agent; the server marks a
+    /// notified deployment with no result after this long as `ERR_TIMEOUT`.
+    pub timeout_days: u32,
+    /// Minutes an action may run.
+    pub execution_timeout_minutes: u32,
+}
+
+impl Default for DownloadSettings {
+    fn default() -> Self {
+        let conf = DownloadConf::default();
+        Self {
+            on: conf.on,
+            period_length: conf.period_length,
+            frag_latency: conf.frag_latency,
+            cycle_latency: conf.cycle_latency,
+            period_latency: conf.period_latency,
+            timeout_days: conf.timeout_days,
+            execution_timeout_minutes: conf.execution_timeout_minutes,
+        }
+    }
+}
+
+impl From<DownloadSettings> for DownloadConf {
+    fn from(s: DownloadSettings) -> Self {
+        Self {
+            on: s.on,
+            period_length: s.period_length,
+            frag_latency: s.frag_latency,
+            cycle_latency: s.cycle_latency,
+            period_latency: s.period_latency,
+            timeout_days: s.timeout_days,
+            execution_timeout_minutes: s.execution_timeout_minutes,
+        }
+    }
+}
+
+/// Enrollment settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Enrollment {
+    /// The group manifest every new computer manifest includes.
+    pub default_group: String,
+    /// Days a device certificate is valid.
+    pub certificate_days: u32,
+}
+
+impl Default for Enrollment {
+    fn default() -> Self {
+        Self {
+            default_group: "groups/default".into(),
+            certificate_days: 365,
+        }
+    }
+}
+
+impl Config {
+    /// Reads `path`, naming the file and the offending key on error.
+    pub fn load(path: &Path) -> Result<Self, Error> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
+            path: path.to_owned(),
+            source: e,
+        })?;
+        toml::from_str(&text).map_err(|e| Error::Config {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// The file's text, with a header comment.
+    pub fn to_toml(&self) -> String {
+        let body = toml::to_string_pretty(self).unwrap_or_default();
+        format!(
+            "# Tessera server configuration. Every key is optional; removing one restores its default.\n\
+             # Changes take effect at the next start of `tessera-server serve`.\n\n{body}"
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_bind_loopback_and_round_trip() {
+        let config = Config::default();
+        assert!(config.listen.https.ip().is_loopback() && config.listen.http.ip().is_loopback());
+        assert!(!config.ocs.compat);
+        let back: Config = toml::from_str(&config.to_toml()).unwrap();
+        assert_eq!(back, config);
+    }
+
+    #[test]
+    fn an_empty_file_is_the_default_and_unknown_keys_are_named() {
+        assert_eq!(toml::from_str::<Config>("").unwrap(), Config::default());
+        let error = toml::from_str::<Config>("[ocs]\ncompatt = true\n")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("compatt"), "{error}");
+    }
+
+    #[test]
+    fn urls_derive_from_the_public_authorities() {
+        let public = Public::default();
+        assert_eq!(public.crl_url(), "http://127.0.0.1:8080/crl/device-ca.crl");
+        assert_eq!(public.download_location(), "127.0.0.1:8443/download");
+    }
+}
