@@ -1,6 +1,10 @@
 //! Inputs parsed once with x509-parser, and the certification path found by names.
 
 use rustls_pki_types::{CertificateDer, CertificateRevocationListDer};
+use x509_parser::extensions::ParsedExtension;
+use x509_parser::oid_registry::{
+    OID_X509_EXT_AUTHORITY_KEY_IDENTIFIER, OID_X509_EXT_SUBJECT_KEY_IDENTIFIER,
+};
 use x509_parser::prelude::*;
 
 use crate::report::{Subject, SubjectKind};
@@ -39,11 +43,29 @@ impl<'a> Cert<'a> {
         self.parsed.as_ref().ok()
     }
 
-    /// Issuer and subject are the same name and the certificate's own key verifies its
-    /// signature: what OpenSSL requires of a trust anchor without `-partial_chain`.
+    /// Self-issued as OpenSSL decides it for a trust anchor (`X509_self_signed(x, 0)`):
+    /// issuer and subject are the same name and, when both key identifiers are present,
+    /// the authority key identifier is the subject key identifier. Like OpenSSL without
+    /// `X509_V_FLAG_CHECK_SS_SIGNATURE`, the anchor's own signature is not verified: trust
+    /// in an anchor comes from its being configured, not from its signature.
     pub fn is_self_signed(&self) -> bool {
         self.x509().is_some_and(|x| {
-            x.issuer().as_raw() == x.subject().as_raw() && x.verify_signature(None).is_ok()
+            if x.issuer().as_raw() != x.subject().as_raw() {
+                return false;
+            }
+            let authority = x.get_extension_unique(&OID_X509_EXT_AUTHORITY_KEY_IDENTIFIER);
+            let subject = x.get_extension_unique(&OID_X509_EXT_SUBJECT_KEY_IDENTIFIER);
+            match (authority, subject) {
+                (Ok(Some(a)), Ok(Some(s))) => match (a.parsed_extension(), s.parsed_extension()) {
+                    (
+                        ParsedExtension::AuthorityKeyIdentifier(aki),
+                        ParsedExtension::SubjectKeyIdentifier(ski),
+                    ) => aki.key_identifier.as_ref().is_none_or(|id| id.0 == ski.0),
+                    _ => false,
+                },
+                (Ok(_), Ok(_)) => true,
+                _ => false,
+            }
         })
     }
 }

@@ -117,6 +117,24 @@ mod tests {
     }
 
     #[test]
+    fn duplicate_extension_fails() {
+        // A second EKU extension (SEQUENCE { clientAuth }) beside the one rcgen writes.
+        let eku = vec![
+            0x30, 0x0a, 0x06, 0x08, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x02,
+        ];
+        let der = TestCert::device()
+            .custom_extension_with(&[2, 5, 29, 37], false, eku)
+            .der();
+        let out = run(&der);
+        assert_eq!(only_outcome(&out), Outcome::Fail);
+        assert!(
+            out.0[0].message.contains("duplicate extensions"),
+            "{}",
+            out.0[0].message
+        );
+    }
+
+    #[test]
     fn unknown_non_critical_extension_passes() {
         let der = TestCert::device()
             .custom_extension(&[1, 3, 6, 1, 4, 1, 99999, 1], false)
