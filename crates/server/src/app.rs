@@ -18,15 +18,28 @@ pub struct App<S> {
     pub config: Config,
     /// The time source.
     pub clock: Clock,
+    /// SHA-256 of the admin token; `None` refuses every admin request.
+    pub admin_token_hash: Option<String>,
 }
 
 impl<S> App<S> {
-    /// State with the system clock.
+    /// State with the system clock and no admin token (admin requests are refused).
     pub fn new(store: S, config: Config) -> Arc<Self> {
         Arc::new(Self {
             store,
             config,
             clock: Arc::new(OffsetDateTime::now_utc),
+            admin_token_hash: None,
+        })
+    }
+
+    /// State with the system clock and an admin token (its hash).
+    pub fn with_admin(store: S, config: Config, admin_token_hash: String) -> Arc<Self> {
+        Arc::new(Self {
+            store,
+            config,
+            clock: Arc::new(OffsetDateTime::now_utc),
+            admin_token_hash: Some(admin_token_hash),
         })
     }
 

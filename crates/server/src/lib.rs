@@ -24,12 +24,14 @@
 #![deny(missing_docs)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
+pub mod admin;
 pub mod app;
 pub mod config;
 pub mod files;
 pub mod identity;
 pub mod listen;
 pub mod ocs;
+pub mod secret;
 pub mod tls;
 
 /// What can go wrong while setting up or running the server.

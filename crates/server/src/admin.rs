@@ -1,0 +1,283 @@
+//! The admin API (`/api/v1`, JSON, bearer token).
+//!
+//! Every route requires `Authorization: Bearer <admin token>`; the token is compared by
+//! hash in constant time. Errors are JSON [`ApiError`]s with a stable `code`.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use http::StatusCode;
+use http::header::AUTHORIZATION;
+use serde::{Deserialize, Serialize};
+use tessera_protocol::enroll::ApiError;
+use tessera_store::{
+    Deployment, Device, DeviceKey, EnrollmentToken, NewToken, PackageRecord, PackageStats, Store,
+};
+
+use crate::app::App;
+use crate::secret;
+
+/// The routes under `/api/v1`.
+pub fn routes<S: Store + 'static>(app: Arc<App<S>>) -> Router<Arc<App<S>>> {
+    Router::new()
+        .route("/api/v1/devices", get(list_devices::<S>))
+        .route("/api/v1/devices/{key}", get(show_device::<S>))
+        .route(
+            "/api/v1/tokens",
+            get(list_tokens::<S>).post(create_token::<S>),
+        )
+        .route("/api/v1/tokens/{id}", delete(revoke_token::<S>))
+        .route("/api/v1/packages", get(list_packages::<S>))
+        .route("/api/v1/packages/{id}", get(show_package::<S>))
+        .route("/api/v1/packages/{id}/stats", get(package_stats::<S>))
+        .route("/api/v1/assignments", post(assign::<S>))
+        .route_layer(axum::middleware::from_fn_with_state(
+            app,
+            require_admin::<S>,
+        ))
+}
+
+/// A JSON error response.
+pub struct Failure(StatusCode, ApiError);
+
+impl Failure {
+    fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
+        Self(
+            status,
+            ApiError {
+                code: code.to_owned(),
+                message: message.into(),
+            },
+        )
+    }
+
+    fn not_found(what: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} does not exist"),
+        )
+    }
+}
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        (self.0, Json(self.1)).into_response()
+    }
+}
+
+impl From<tessera_store::Error> for Failure {
+    fn from(error: tessera_store::Error) -> Self {
+        match error {
+            tessera_store::Error::NotFound(what) => Self::not_found(&what),
+            tessera_store::Error::Conflict { what } => Self::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                format!("{what} already exists"),
+            ),
+            other => {
+                tracing::error!(error = %other, "admin API store error");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "store_unavailable",
+                    "the server's database failed; retry",
+                )
+            }
+        }
+    }
+}
+
+type ApiResult<T> = Result<Json<T>, Failure>;
+
+/// A JSON request body whose rejections are [`ApiError`]s too, so that scripts can rely on
+/// every error being JSON.
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<S> for JsonBody<T> {
+    type Rejection = Failure;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Failure> {
+        match Json::<T>::from_request(request, state).await {
+            Ok(Json(value)) => Ok(Self(value)),
+            Err(rejection) => Err(Failure::new(
+                rejection.status(),
+                "invalid_request",
+                rejection.body_text(),
+            )),
+        }
+    }
+}
+
+async fn require_admin<S: Store>(
+    State(app): State<Arc<App<S>>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let presented = request
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let authorised = match (presented, app.admin_token_hash.as_deref()) {
+        (Some(token), Some(stored)) => secret::matches(token.trim(), stored),
+        _ => false,
+    };
+    if !authorised {
+        return Failure::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "send the admin token as `Authorization: Bearer <token>` (printed once by the first `serve`)",
+        )
+        .into_response();
+    }
+    next.run(request).await
+}
+
+async fn list_devices<S: Store>(State(app): State<Arc<App<S>>>) -> ApiResult<Vec<Device>> {
+    Ok(Json(app.store.list_devices().await?))
+}
+
+/// A device with where it stands with each package.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct DeviceDetail {
+    /// The device.
+    pub device: Device,
+    /// Its deployments.
+    pub deployments: Vec<Deployment>,
+}
+
+async fn show_device<S: Store>(
+    State(app): State<Arc<App<S>>>,
+    Path(key): Path<i64>,
+) -> ApiResult<DeviceDetail> {
+    let device = app
+        .store
+        .device(DeviceKey(key))
+        .await?
+        .ok_or_else(|| Failure::not_found(&format!("device {key}")))?;
+    let deployments = app.store.deployments_for(device.key).await?;
+    Ok(Json(DeviceDetail {
+        device,
+        deployments,
+    }))
+}
+
+/// `POST /api/v1/tokens` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateToken {
+    /// What the token is for.
+    pub label: String,
+    /// Hours until it expires; none means never.
+    pub expires_in_hours: Option<u32>,
+    /// Enrollments it allows; none means unlimited.
+    pub uses: Option<u32>,
+}
+
+/// A token just created: the secret appears here and nowhere else, ever.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CreatedToken {
+    /// The secret, shown once.
+    pub token: String,
+    /// Its stored record.
+    pub record: EnrollmentToken,
+}
+
+async fn create_token<S: Store>(
+    State(app): State<Arc<App<S>>>,
+    JsonBody(request): JsonBody<CreateToken>,
+) -> Result<(StatusCode, Json<CreatedToken>), Failure> {
+    if request.label.trim().is_empty() {
+        return Err(Failure::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_label",
+            "give the token a label",
+        ));
+    }
+    if request.uses == Some(0) {
+        return Err(Failure::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_uses",
+            "a token needs at least one use",
+        ));
+    }
+    let token = secret::generate("tse");
+    let now = app.now();
+    let record = app
+        .store
+        .create_token(
+            &NewToken {
+                token_hash: secret::hash(&token),
+                label: request.label,
+                expires_at: request
+                    .expires_in_hours
+                    .map(|h| now + time::Duration::hours(i64::from(h))),
+                uses: request.uses.map(i64::from),
+            },
+            now,
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(CreatedToken { token, record })))
+}
+
+async fn list_tokens<S: Store>(State(app): State<Arc<App<S>>>) -> ApiResult<Vec<EnrollmentToken>> {
+    Ok(Json(app.store.list_tokens().await?))
+}
+
+async fn revoke_token<S: Store>(
+    State(app): State<Arc<App<S>>>,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, Failure> {
+    if app.store.revoke_token(id, app.now()).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(Failure::not_found(&format!("an active token {id}")))
+    }
+}
+
+async fn list_packages<S: Store>(State(app): State<Arc<App<S>>>) -> ApiResult<Vec<PackageRecord>> {
+    Ok(Json(app.store.list_packages().await?))
+}
+
+async fn show_package<S: Store>(
+    State(app): State<Arc<App<S>>>,
+    Path(id): Path<i64>,
+) -> ApiResult<PackageRecord> {
+    Ok(Json(app.store.package(id).await?.ok_or_else(|| {
+        Failure::not_found(&format!("package {id}"))
+    })?))
+}
+
+async fn package_stats<S: Store>(
+    State(app): State<Arc<App<S>>>,
+    Path(id): Path<i64>,
+) -> ApiResult<PackageStats> {
+    if app.store.package(id).await?.is_none() {
+        return Err(Failure::not_found(&format!("package {id}")));
+    }
+    Ok(Json(app.store.package_stats(id).await?))
+}
+
+/// `POST /api/v1/assignments` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Assign {
+    /// The device's key.
+    pub device: i64,
+    /// The package's ID.
+    pub package: i64,
+}
+
+async fn assign<S: Store>(
+    State(app): State<Arc<App<S>>>,
+    JsonBody(request): JsonBody<Assign>,
+) -> Result<StatusCode, Failure> {
+    app.store
+        .assign(DeviceKey(request.device), request.package, app.now())
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
