@@ -23,7 +23,12 @@ fn console_package_info() -> PackageInfo {
         action: Action::execute("sh bashscript.sh ").unwrap(),
         protocol: Protocol::Https,
         fragment_count: 1,
-        digest: Some("9e107d9d372bb6826bd81d3542a419d6".parse().map(OcsDigest::md5_hexa).unwrap()),
+        digest: Some(
+            "9e107d9d372bb6826bd81d3542a419d6"
+                .parse()
+                .map(OcsDigest::md5_hexa)
+                .unwrap(),
+        ),
         notification: Notification::default(),
         label: None,
         integrity: None,
@@ -48,15 +53,25 @@ fn built_package_matches_the_console_layout_before_tessera_attributes() {
     let payload = b"The quick brown fox jumps over the lazy dog";
     let now = UNIX_EPOCH + Duration::from_secs(1_716_800_000);
     let package = Repository::new(dir.path())
-        .build(spec, PayloadSource::Reader(&mut &payload[..]), 1 << 20, now, &mut |_| {})
+        .build(
+            spec,
+            PayloadSource::Reader(&mut &payload[..]),
+            1 << 20,
+            now,
+            &mut |_| {},
+        )
         .unwrap();
     let xml = package.to_info_xml();
-    let tessera_start = xml.find(" TESSERA_NAME=").expect("Tessera attributes present");
+    let tessera_start = xml
+        .find(" TESSERA_NAME=")
+        .expect("Tessera attributes present");
     let ocs_only = format!("{} />\n", &xml[..tessera_start]);
     assert_eq!(ocs_only, CONSOLE_INFO);
     // Every Tessera attribute comes after GARDEFOU, on the same single line.
     assert_eq!(xml.lines().count(), 2);
-    assert!(xml[tessera_start..].contains("TESSERA_SHA256=\"d7a8fbb307d7809469ca9abcb0082e4f8d5651e46d3cdb762d02d0bf37c9e592\""));
+    assert!(xml[tessera_start..].contains(
+        "TESSERA_SHA256=\"d7a8fbb307d7809469ca9abcb0082e4f8d5651e46d3cdb762d02d0bf37c9e592\""
+    ));
     // The stored info is what the package says.
     let stored = std::fs::read_to_string(dir.path().join("1716800000/info")).unwrap();
     assert_eq!(stored, xml);
@@ -72,11 +87,19 @@ fn console_fixture_parses() {
 fn legacy_fixture_parses_with_base64_digest_and_empty_arguments() {
     let info = PackageInfo::parse(LEGACY_INFO.as_bytes()).unwrap();
     assert_eq!(info.id.get(), 1_500_000_000);
-    assert_eq!(info.action, Action::Store { path: "INSTALL_PATH/files".into() });
+    assert_eq!(
+        info.action,
+        Action::Store {
+            path: "INSTALL_PATH/files".into()
+        }
+    );
     assert_eq!(info.protocol, Protocol::Http);
     assert_eq!(info.fragment_count, 4);
     let digest = info.digest.unwrap();
-    assert_eq!((digest.algorithm, digest.encoding), (DigestAlgorithm::Md5, DigestEncoding::Base64));
+    assert_eq!(
+        (digest.algorithm, digest.encoding),
+        (DigestAlgorithm::Md5, DigestEncoding::Base64)
+    );
     assert!(info.notification.notify_user && info.notification.can_delay);
     assert_eq!(info.notification.text, "Installing <tools> & more");
     assert_eq!(info.notification.countdown, Some(30));
@@ -87,7 +110,10 @@ fn legacy_fixture_parses_with_base64_digest_and_empty_arguments() {
 fn sha1_variant_parses() {
     let xml = CONSOLE_INFO
         .replace("DIGEST_ALGO=\"MD5\"", "DIGEST_ALGO=\"SHA1\"")
-        .replace("DIGEST=\"9e107d9d372bb6826bd81d3542a419d6\"", "DIGEST=\"2fd4e1c67a2d28fced849ee1bb76e7391b93eb12\"");
+        .replace(
+            "DIGEST=\"9e107d9d372bb6826bd81d3542a419d6\"",
+            "DIGEST=\"2fd4e1c67a2d28fced849ee1bb76e7391b93eb12\"",
+        );
     let info = PackageInfo::parse(xml.as_bytes()).unwrap();
     assert_eq!(info.digest.unwrap().algorithm, DigestAlgorithm::Sha1);
 }
@@ -107,7 +133,12 @@ fn any_attribute_order_unknown_attributes_and_child_elements() {
     let info = PackageInfo::parse(xml.as_bytes()).unwrap();
     assert_eq!(info.id.get(), 42);
     assert_eq!(info.priority.get(), 7);
-    assert_eq!(info.action, Action::Launch { name: "setup.sh".into() });
+    assert_eq!(
+        info.action,
+        Action::Launch {
+            name: "setup.sh".into()
+        }
+    );
     assert_eq!(info.protocol, Protocol::Https);
     assert_eq!(info.fragment_count, 2);
 }
@@ -132,7 +163,13 @@ fn tessera_info_round_trips() {
     };
     let payload: Vec<u8> = (0..10_000u32).flat_map(u32::to_le_bytes).collect();
     let package = Repository::new(dir.path())
-        .build(spec, PayloadSource::Reader(&mut payload.as_slice()), 4096, UNIX_EPOCH + Duration::from_secs(5), &mut |_| {})
+        .build(
+            spec,
+            PayloadSource::Reader(&mut payload.as_slice()),
+            4096,
+            UNIX_EPOCH + Duration::from_secs(5),
+            &mut |_| {},
+        )
         .unwrap();
     let parsed = PackageInfo::parse(package.to_info_xml().as_bytes()).unwrap();
     assert_eq!(parsed, package.info());
@@ -143,11 +180,20 @@ fn tessera_info_round_trips() {
 #[test]
 fn dtds_and_entities_are_refused() {
     let dtd = "<?xml version=\"1.0\"?><!DOCTYPE DOWNLOAD [<!ENTITY x SYSTEM \"file:///etc/passwd\">]><DOWNLOAD ID=\"1\" PRI=\"1\" ACT=\"EXECUTE\" COMMAND=\"&x;\" FRAGS=\"0\"/>";
-    assert!(matches!(PackageInfo::parse(dtd.as_bytes()), Err(Error::InfoForbidden { .. })));
+    assert!(matches!(
+        PackageInfo::parse(dtd.as_bytes()),
+        Err(Error::InfoForbidden { .. })
+    ));
     let entity_attr = "<DOWNLOAD ID=\"1\" PRI=\"1\" ACT=\"EXECUTE\" COMMAND=\"&x;\" FRAGS=\"0\"/>";
-    assert!(matches!(PackageInfo::parse(entity_attr.as_bytes()), Err(Error::InfoForbidden { .. })));
+    assert!(matches!(
+        PackageInfo::parse(entity_attr.as_bytes()),
+        Err(Error::InfoForbidden { .. })
+    ));
     let entity_child = "<DOWNLOAD ID=\"1\" PRI=\"1\" ACT=\"EXECUTE\" FRAGS=\"0\"><COMMAND>&x;</COMMAND></DOWNLOAD>";
-    assert!(matches!(PackageInfo::parse(entity_child.as_bytes()), Err(Error::InfoForbidden { .. })));
+    assert!(matches!(
+        PackageInfo::parse(entity_child.as_bytes()),
+        Err(Error::InfoForbidden { .. })
+    ));
 }
 
 #[test]
@@ -155,16 +201,28 @@ fn clear_errors_for_broken_files() {
     let cases = [
         ("<REPLY/>", "expected <DOWNLOAD>"),
         ("<DOWNLOAD PRI=\"1\" ACT=\"EXECUTE\"/>", "no ID"),
-        ("<DOWNLOAD ID=\"abc\" PRI=\"1\" ACT=\"EXECUTE\"/>", "digits only"),
+        (
+            "<DOWNLOAD ID=\"abc\" PRI=\"1\" ACT=\"EXECUTE\"/>",
+            "digits only",
+        ),
         ("<DOWNLOAD ID=\"1\" PRI=\"11\" ACT=\"EXECUTE\"/>", "0-10"),
-        ("<DOWNLOAD ID=\"1\" PRI=\"1\" ACT=\"RUN\"/>", "STORE, LAUNCH or EXECUTE"),
-        ("<DOWNLOAD ID=\"1\" PRI=\"1\" ACT=\"EXECUTE\" FRAGS=\"3\"/>", "needs DIGEST"),
+        (
+            "<DOWNLOAD ID=\"1\" PRI=\"1\" ACT=\"RUN\"/>",
+            "STORE, LAUNCH or EXECUTE",
+        ),
+        (
+            "<DOWNLOAD ID=\"1\" PRI=\"1\" ACT=\"EXECUTE\" FRAGS=\"3\"/>",
+            "needs DIGEST",
+        ),
         ("<DOWNLOAD ID=\"1\" PRI=\"1\" ACT=\"EXECUTE\"", "info file"),
         ("", "no DOWNLOAD element"),
     ];
     for (xml, expected) in cases {
         let err = PackageInfo::parse(xml.as_bytes()).unwrap_err().to_string();
-        assert!(err.contains(expected), "{xml:?}: {err:?} lacks {expected:?}");
+        assert!(
+            err.contains(expected),
+            "{xml:?}: {err:?} lacks {expected:?}"
+        );
     }
 }
 
@@ -179,7 +237,13 @@ fn inconsistent_tessera_data_is_refused() {
         notification: Notification::default(),
     };
     let package = Repository::new(dir.path())
-        .build(spec, PayloadSource::Reader(&mut &[1u8; 100][..]), 10, UNIX_EPOCH + Duration::from_secs(9), &mut |_| {})
+        .build(
+            spec,
+            PayloadSource::Reader(&mut &[1u8; 100][..]),
+            10,
+            UNIX_EPOCH + Duration::from_secs(9),
+            &mut |_| {},
+        )
         .unwrap();
     let xml = package.to_info_xml().replace("FRAGS=\"10\"", "FRAGS=\"9\"");
     let err = PackageInfo::parse(xml.as_bytes()).unwrap_err().to_string();

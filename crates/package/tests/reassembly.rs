@@ -7,8 +7,8 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use proptest::prelude::*;
 use tessera_package::{
-    Action, Assembler, Error, Label, Notification, PackageSpec, PayloadSource, Priority,
-    Protocol, Repository, verify_fragment,
+    Action, Assembler, Error, Label, Notification, PackageSpec, PayloadSource, Priority, Protocol,
+    Repository, verify_fragment,
 };
 
 fn spec() -> PackageSpec {
@@ -37,7 +37,13 @@ fn payload(len: usize, seed: u64) -> Vec<u8> {
 fn round_trip(data: &[u8], fragment_size: u64) -> Result<Vec<u8>, Error> {
     let dir = tempfile::tempdir().unwrap();
     let repo = Repository::new(dir.path());
-    let package = repo.build(spec(), PayloadSource::Reader(&mut &data[..]), fragment_size, UNIX_EPOCH + Duration::from_secs(1000), &mut |_| {})?;
+    let package = repo.build(
+        spec(),
+        PayloadSource::Reader(&mut &data[..]),
+        fragment_size,
+        UNIX_EPOCH + Duration::from_secs(1000),
+        &mut |_| {},
+    )?;
     let stored = repo.load(package.id())?;
     let archive = fs::read(stored.archive_path()).unwrap();
     let mut assembler = Assembler::new(&stored.info, Vec::new());
@@ -64,11 +70,27 @@ fn zero_byte_and_single_fragment_packages() {
     assert_eq!(round_trip(&[], 1024).unwrap(), Vec::<u8>::new());
     let dir = tempfile::tempdir().unwrap();
     let repo = Repository::new(dir.path());
-    let empty = repo.build(spec(), PayloadSource::Reader(&mut &[][..]), 1024, UNIX_EPOCH + Duration::from_secs(7), &mut |_| {}).unwrap();
+    let empty = repo
+        .build(
+            spec(),
+            PayloadSource::Reader(&mut &[][..]),
+            1024,
+            UNIX_EPOCH + Duration::from_secs(7),
+            &mut |_| {},
+        )
+        .unwrap();
     assert!(empty.to_info_xml().contains("FRAGS=\"0\""));
     let one = payload(1000, 3);
     assert_eq!(round_trip(&one, 1000).unwrap(), one);
-    let built = repo.build(spec(), PayloadSource::Reader(&mut one.as_slice()), 1000, UNIX_EPOCH + Duration::from_secs(8), &mut |_| {}).unwrap();
+    let built = repo
+        .build(
+            spec(),
+            PayloadSource::Reader(&mut one.as_slice()),
+            1000,
+            UNIX_EPOCH + Duration::from_secs(8),
+            &mut |_| {},
+        )
+        .unwrap();
     assert_eq!(built.integrity().plan().count(), 1);
 }
 
@@ -77,23 +99,50 @@ fn a_corrupted_fragment_is_named_and_not_appended() {
     let dir = tempfile::tempdir().unwrap();
     let repo = Repository::new(dir.path());
     let data = payload(10_000, 9);
-    let package = repo.build(spec(), PayloadSource::Reader(&mut data.as_slice()), 3000, UNIX_EPOCH + Duration::from_secs(1), &mut |_| {}).unwrap();
+    let package = repo
+        .build(
+            spec(),
+            PayloadSource::Reader(&mut data.as_slice()),
+            3000,
+            UNIX_EPOCH + Duration::from_secs(1),
+            &mut |_| {},
+        )
+        .unwrap();
     let info = package.info();
     let mut assembler = Assembler::new(&info, Vec::new());
     assembler.append(1, &data[..3000]).unwrap();
     let mut bad = data[3000..6000].to_vec();
     bad[17] ^= 1;
     let err = assembler.append(2, &bad).unwrap_err();
-    assert!(matches!(&err, Error::FragmentDigestMismatch { fragment, .. } if fragment.get() == 2), "{err}");
+    assert!(
+        matches!(&err, Error::FragmentDigestMismatch { fragment, .. } if fragment.get() == 2),
+        "{err}"
+    );
     assert_eq!(err.ocs_code(), Some("ERR_BAD_DIGEST"));
     assert!(err.to_string().contains("fragment 2"));
     // The good fragment 2 is still expected next; out-of-order ones are refused.
-    assert!(matches!(assembler.append(3, &data[6000..9000]), Err(Error::FragmentOrder { expected: 2, got: 3, .. })));
+    assert!(matches!(
+        assembler.append(3, &data[6000..9000]),
+        Err(Error::FragmentOrder {
+            expected: 2,
+            got: 3,
+            ..
+        })
+    ));
     assembler.append(2, &data[3000..6000]).unwrap();
     assembler.append(3, &data[6000..9000]).unwrap();
-    assert!(matches!(assembler.append(4, &data[9000..9999]), Err(Error::FragmentLength { .. })));
+    assert!(matches!(
+        assembler.append(4, &data[9000..9999]),
+        Err(Error::FragmentLength { .. })
+    ));
     let incomplete = Assembler::new(&info, Vec::new()).finish().unwrap_err();
-    assert!(matches!(incomplete, Error::Incomplete { received: 0, count: 4 }));
+    assert!(matches!(
+        incomplete,
+        Error::Incomplete {
+            received: 0,
+            count: 4
+        }
+    ));
 }
 
 #[test]
@@ -115,7 +164,13 @@ fn whole_digest_mismatch_is_err_bad_digest() {
 
 fn coreutils_digest(tool: &str, path: &std::path::Path) -> Option<String> {
     let out = Command::new(tool).arg(path).output().ok()?;
-    Some(String::from_utf8(out.stdout).ok()?.split_whitespace().next()?.to_owned())
+    Some(
+        String::from_utf8(out.stdout)
+            .ok()?
+            .split_whitespace()
+            .next()?
+            .to_owned(),
+    )
 }
 
 #[test]
@@ -125,8 +180,19 @@ fn digests_agree_with_md5sum_and_sha256sum() {
     let data = payload(3 * 1024 * 1024 + 17, 42);
     fs::write(&input, &data).unwrap();
     let repo = Repository::new(dir.path().join("repo"));
-    let package = repo.build(spec(), PayloadSource::File(&input), 1 << 20, UNIX_EPOCH + Duration::from_secs(2), &mut |_| {}).unwrap();
-    let (Some(md5), Some(sha)) = (coreutils_digest("md5sum", &input), coreutils_digest("sha256sum", &input)) else {
+    let package = repo
+        .build(
+            spec(),
+            PayloadSource::File(&input),
+            1 << 20,
+            UNIX_EPOCH + Duration::from_secs(2),
+            &mut |_| {},
+        )
+        .unwrap();
+    let (Some(md5), Some(sha)) = (
+        coreutils_digest("md5sum", &input),
+        coreutils_digest("sha256sum", &input),
+    ) else {
         eprintln!("SKIPPED: md5sum/sha256sum not installed");
         return;
     };
@@ -137,8 +203,15 @@ fn digests_agree_with_md5sum_and_sha256sum() {
     assert_eq!(fs::read(stored.archive_path()).unwrap(), data);
     for (fragment, digest) in package.integrity().fragments() {
         let piece = dir.path().join(format!("piece-{}", fragment.number));
-        fs::write(&piece, &data[fragment.offset as usize..(fragment.offset + fragment.length) as usize]).unwrap();
-        assert_eq!(coreutils_digest("sha256sum", &piece).unwrap(), digest.to_hex());
+        fs::write(
+            &piece,
+            &data[fragment.offset as usize..(fragment.offset + fragment.length) as usize],
+        )
+        .unwrap();
+        assert_eq!(
+            coreutils_digest("sha256sum", &piece).unwrap(),
+            digest.to_hex()
+        );
     }
 }
 
@@ -147,8 +220,24 @@ fn ids_follow_the_clock_and_never_collide() {
     let dir = tempfile::tempdir().unwrap();
     let repo = Repository::new(dir.path());
     let now = UNIX_EPOCH + Duration::from_secs(1_716_800_000);
-    let a = repo.build(spec(), PayloadSource::Reader(&mut &b"a"[..]), 10, now, &mut |_| {}).unwrap();
-    let b = repo.build(spec(), PayloadSource::Reader(&mut &b"b"[..]), 10, now, &mut |_| {}).unwrap();
+    let a = repo
+        .build(
+            spec(),
+            PayloadSource::Reader(&mut &b"a"[..]),
+            10,
+            now,
+            &mut |_| {},
+        )
+        .unwrap();
+    let b = repo
+        .build(
+            spec(),
+            PayloadSource::Reader(&mut &b"b"[..]),
+            10,
+            now,
+            &mut |_| {},
+        )
+        .unwrap();
     assert_eq!(a.id().get(), 1_716_800_000);
     assert_eq!(b.id().get(), 1_716_800_001);
     assert_eq!(repo.list().unwrap(), vec![a.id(), b.id()]);
@@ -157,7 +246,9 @@ fn ids_follow_the_clock_and_never_collide() {
     let loaded = repo.load(b.id()).unwrap();
     assert_eq!(loaded.info.id, b.id());
     assert_eq!(loaded.archive_size, 1);
-    let missing = repo.load(tessera_package::PackageId::new(3).unwrap()).unwrap_err();
+    let missing = repo
+        .load(tessera_package::PackageId::new(3).unwrap())
+        .unwrap_err();
     assert!(missing.to_string().contains("not found"), "{missing}");
 }
 
@@ -170,15 +261,36 @@ fn a_directory_becomes_a_deterministic_tar_gz_that_extracts_back() {
     fs::write(tree.join("README"), "hello").unwrap();
     let repo = Repository::new(dir.path().join("repo"));
     let mut calls = 0;
-    let a = repo.build(spec(), PayloadSource::Directory(&tree), 1 << 20, UNIX_EPOCH + Duration::from_secs(10), &mut |_| calls += 1).unwrap();
-    let b = repo.build(spec(), PayloadSource::Directory(&tree), 1 << 20, UNIX_EPOCH + Duration::from_secs(10), &mut |_| {}).unwrap();
+    let a = repo
+        .build(
+            spec(),
+            PayloadSource::Directory(&tree),
+            1 << 20,
+            UNIX_EPOCH + Duration::from_secs(10),
+            &mut |_| calls += 1,
+        )
+        .unwrap();
+    let b = repo
+        .build(
+            spec(),
+            PayloadSource::Directory(&tree),
+            1 << 20,
+            UNIX_EPOCH + Duration::from_secs(10),
+            &mut |_| {},
+        )
+        .unwrap();
     assert!(calls > 0, "progress reported");
     assert_eq!(a.md5(), b.md5(), "same tree, same archive");
     let out = dir.path().join("out");
     let archive = repo.load(a.id()).unwrap().archive_path();
-    let report = tessera_package::extract_file(&archive, &out, tessera_package::ExtractLimits::default()).unwrap();
+    let report =
+        tessera_package::extract_file(&archive, &out, tessera_package::ExtractLimits::default())
+            .unwrap();
     assert_eq!(report.files, 2);
-    assert_eq!(fs::read_to_string(out.join("bin/install.sh")).unwrap(), "#!/bin/sh\necho hi\n");
+    assert_eq!(
+        fs::read_to_string(out.join("bin/install.sh")).unwrap(),
+        "#!/bin/sh\necho hi\n"
+    );
     // The system tar (what the OCS agent runs) reads it too.
     if let Ok(listing) = Command::new("tar").arg("-tzf").arg(&archive).output() {
         let listing = String::from_utf8_lossy(&listing.stdout);
@@ -191,10 +303,29 @@ fn payload_file_errors_name_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let repo = Repository::new(dir.path().join("repo"));
     let missing = dir.path().join("nope.tar.gz");
-    let err = repo.build(spec(), PayloadSource::File(&missing), 1024, UNIX_EPOCH, &mut |_| {}).unwrap_err();
+    let err = repo
+        .build(
+            spec(),
+            PayloadSource::File(&missing),
+            1024,
+            UNIX_EPOCH,
+            &mut |_| {},
+        )
+        .unwrap_err();
     assert!(err.to_string().contains("nope.tar.gz"), "{err}");
-    let err = repo.build(spec(), PayloadSource::File(&missing), 0, UNIX_EPOCH, &mut |_| {}).unwrap_err();
+    let err = repo
+        .build(
+            spec(),
+            PayloadSource::File(&missing),
+            0,
+            UNIX_EPOCH,
+            &mut |_| {},
+        )
+        .unwrap_err();
     assert!(err.to_string().contains("fragment size"), "{err}");
     // A failed build leaves no staging directory behind.
-    assert_eq!(fs::read_dir(dir.path().join("repo")).map(Iterator::count).unwrap_or(0), 0);
+    assert_eq!(
+        fs::read_dir(dir.path().join("repo")).map_or(0, Iterator::count),
+        0
+    );
 }
