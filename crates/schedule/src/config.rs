@@ -93,7 +93,11 @@ mod tests {
         let config = ScheduleConfig::default();
         assert_eq!(config.period_length.get(), 10);
         assert_eq!(
-            (config.frag_latency, config.cycle_latency, config.period_latency),
+            (
+                config.frag_latency,
+                config.cycle_latency,
+                config.period_latency
+            ),
             (60, 60, 60)
         );
         assert_eq!((config.timeout, config.execution_timeout), (7, 120));

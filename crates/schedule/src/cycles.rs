@@ -45,18 +45,13 @@ pub(crate) fn next_slot_at_or_after(cycle: u64, stride: u64, period_length: u64)
 /// Whether `cycle` is a slot for `stride`.
 pub(crate) fn is_slot(cycle: u64, stride: u64, period_length: u64) -> bool {
     let period_length = period_length.max(1);
-    (cycle % period_length + 1) % stride.clamp(1, period_length) == 0
+    (cycle % period_length + 1).is_multiple_of(stride.clamp(1, period_length))
 }
 
 /// Seconds waited between the end of cycle `from` (in `mode`) and the start of cycle `to`
 /// (`to > from`), every cycle in between being empty: `CYCLE_LATENCY` after each modulo
 /// cycle, `PERIOD_LATENCY` after each period that ends.
-pub(crate) fn latency_between(
-    config: &ScheduleConfig,
-    from: u64,
-    mode: CycleMode,
-    to: u64,
-) -> u64 {
+pub(crate) fn latency_between(config: &ScheduleConfig, from: u64, mode: CycleMode, to: u64) -> u64 {
     let period_length = config.cycles_per_period();
     let empty_cycles = to.saturating_sub(from).saturating_sub(1);
     let modulo_cycles = empty_cycles + u64::from(mode == CycleMode::Modulo);
@@ -91,7 +86,10 @@ mod tests {
             ..ScheduleConfig::default()
         };
         // Cycle 8 (modulo) ends, cycle 9 empty, period 0 ends, cycle 10 starts.
-        assert_eq!(latency_between(&config, 8, CycleMode::Modulo, 10), 2 * 10 + 1000);
+        assert_eq!(
+            latency_between(&config, 8, CycleMode::Modulo, 10),
+            2 * 10 + 1000
+        );
         assert_eq!(latency_between(&config, 8, CycleMode::Absolute, 9), 0);
         assert_eq!(latency_between(&config, 9, CycleMode::Absolute, 10), 1000);
     }
@@ -107,7 +105,7 @@ mod tests {
         fn next_slot_is_the_first_slot(cycle in 0u64..10_000, period in 1u64..20, pri in 1u64..30) {
             let stride = pri.min(period);
             let found = next_slot_at_or_after(cycle, stride, period);
-            let scanned = (cycle..).find(|&c| is_slot(c, stride, period));
+            let scanned = (cycle..cycle + 2 * period).find(|&c| is_slot(c, stride, period));
             prop_assert_eq!(Some(found), scanned);
         }
     }

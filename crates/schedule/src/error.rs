@@ -35,7 +35,9 @@ pub enum ScheduleError {
         now: u32,
     },
     /// A result code that is not one of the OCS codes.
-    #[error("unknown result code `{text}`; expected SUCCESS, SUCCESS_<exit code> or one of the ERR_* codes")]
+    #[error(
+        "unknown result code `{text}`; expected SUCCESS, SUCCESS_<exit code> or one of the ERR_* codes"
+    )]
     UnknownResultCode {
         /// The text received (truncated).
         text: String,
@@ -50,7 +52,9 @@ pub enum ScheduleError {
         steps: u64,
     },
     /// A persisted state that cannot be read.
-    #[error("persisted schedule state is unreadable: {reason}; delete it to start the downloads afresh")]
+    #[error(
+        "persisted schedule state is unreadable: {reason}; delete it to start the downloads afresh"
+    )]
     CorruptState {
         /// What is wrong with it.
         reason: String,

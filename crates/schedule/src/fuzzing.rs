@@ -32,17 +32,17 @@ pub fn load_and_step(data: &[u8]) {
                 now = until;
                 Ok(())
             }
-            Action::Fetch { .. } => scheduler.fetched(if byte % 4 == 0 {
+            Action::Fetch { .. } => scheduler.fetched(if byte.is_multiple_of(4) {
                 FetchOutcome::Failed
             } else {
                 FetchOutcome::Verified
             }),
-            Action::Execute { .. } => scheduler.executed(if byte % 3 == 0 {
+            Action::Execute { .. } => scheduler.executed(if byte.is_multiple_of(3) {
                 ResultCode::ErrExecute
             } else {
                 ResultCode::Success
             }),
-            Action::Report { .. } => scheduler.reported(if byte % 5 == 0 {
+            Action::Report { .. } => scheduler.reported(if byte.is_multiple_of(5) {
                 ReportOutcome::Failed
             } else {
                 ReportOutcome::Delivered

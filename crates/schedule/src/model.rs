@@ -225,9 +225,9 @@ impl Action {
     /// The package this action is about, if any.
     pub fn package(&self) -> Option<PackageId> {
         match self {
-            Self::Fetch { package, .. } | Self::Execute { package } | Self::Report { package, .. } => {
-                Some(*package)
-            }
+            Self::Fetch { package, .. }
+            | Self::Execute { package }
+            | Self::Report { package, .. } => Some(*package),
             Self::Wait { .. } | Self::Idle => None,
         }
     }
@@ -282,7 +282,10 @@ mod tests {
 
     #[test]
     fn unknown_result_codes_are_refused_with_the_text() {
-        let err = "EXIT_CODE_1".parse::<ResultCode>().err().map(|e| e.to_string());
+        let err = "EXIT_CODE_1"
+            .parse::<ResultCode>()
+            .err()
+            .map(|e| e.to_string());
         assert!(err.is_some_and(|m| m.contains("EXIT_CODE_1")));
         assert!("SUCCESS_x".parse::<ResultCode>().is_err());
     }

@@ -69,7 +69,12 @@ impl PackageState {
 
     /// The action this package's step takes at `now`, updating the phase for the actions
     /// that are handed out once only.
-    pub(crate) fn begin_step(&mut self, id: PackageId, now: Timestamp, config: &ScheduleConfig) -> Action {
+    pub(crate) fn begin_step(
+        &mut self,
+        id: PackageId,
+        now: Timestamp,
+        config: &ScheduleConfig,
+    ) -> Action {
         match self.phase {
             Phase::Downloading { verified } => {
                 // OCS: `(now - since) / 86400 > TIMEOUT` ends the package.

@@ -7,7 +7,9 @@ use serde::{Deserialize, Serialize};
 use crate::config::ScheduleConfig;
 use crate::cycles::CycleClock;
 use crate::error::ScheduleError;
-use crate::model::{Action, FetchOutcome, PackageId, PackageSpec, ReportOutcome, ResultCode, Timestamp};
+use crate::model::{
+    Action, FetchOutcome, PackageId, PackageSpec, ReportOutcome, ResultCode, Timestamp,
+};
 use crate::package::{PackageState, Phase};
 use crate::rotation::{QueueRotation, Rotation};
 
@@ -99,28 +101,27 @@ impl<R: Rotation> Scheduler<R> {
         if !self.config.on {
             return Action::Idle;
         }
-        let step = match self.current {
-            Some(step) => step,
-            None => {
-                let selected = self.rotation.select(
-                    &mut self.packages,
-                    &mut self.clock,
-                    &self.config,
-                    &mut self.pending_delay,
-                );
-                let Some(package) = selected else {
-                    if self.packages.is_empty() {
-                        self.reset_clock();
-                    }
-                    return Action::Idle;
-                };
-                let step = CurrentStep {
-                    package,
-                    began: false,
-                };
-                self.current = Some(step);
-                step
-            }
+        let step = if let Some(step) = self.current {
+            step
+        } else {
+            let selected = self.rotation.select(
+                &mut self.packages,
+                &mut self.clock,
+                &self.config,
+                &mut self.pending_delay,
+            );
+            let Some(package) = selected else {
+                if self.packages.is_empty() {
+                    self.reset_clock();
+                }
+                return Action::Idle;
+            };
+            let step = CurrentStep {
+                package,
+                began: false,
+            };
+            self.current = Some(step);
+            step
         };
         if self.pending_delay > 0 {
             self.not_before = Some(now.plus_seconds(self.pending_delay));
@@ -150,7 +151,10 @@ impl<R: Rotation> Scheduler<R> {
     }
 
     /// The step in flight and its package, if the event `event` may answer it.
-    fn in_flight(&mut self, event: &'static str) -> Result<(PackageId, &mut PackageState), ScheduleError> {
+    fn in_flight(
+        &mut self,
+        event: &'static str,
+    ) -> Result<(PackageId, &mut PackageState), ScheduleError> {
         let describe = |what: String| ScheduleError::UnexpectedEvent {
             event,
             in_flight: what,
@@ -334,5 +338,188 @@ impl<R: Rotation> Scheduler<R> {
             self.reset_clock();
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::num::NonZeroU32;
+
+    use super::*;
+    use crate::model::Priority;
+
+    fn spec(id: u64, priority: u32, fragments: u32) -> PackageSpec {
+        PackageSpec {
+            id: PackageId(id),
+            priority: Priority(priority),
+            fragments,
+        }
+    }
+
+    fn fast(specs: &[PackageSpec]) -> Scheduler {
+        let mut scheduler = Scheduler::new(ScheduleConfig::without_latencies(NonZeroU32::MIN));
+        scheduler
+            .packages_changed(Timestamp(0), specs)
+            .unwrap_or_else(|e| panic!("{e}"));
+        scheduler
+    }
+
+    #[test]
+    fn execute_is_handed_out_once_even_across_a_crash() {
+        let mut scheduler = fast(&[spec(1, 1, 0)]);
+        let package = PackageId(1);
+        assert_eq!(scheduler.next(Timestamp(0)), Action::Execute { package });
+        // The agent persists here, then dies while the action runs.
+        let mut resumed: Scheduler =
+            Scheduler::from_json(&scheduler.to_json()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            resumed.next(Timestamp(5)),
+            Action::Report {
+                package,
+                result: ResultCode::ErrExecuteInterrupted
+            }
+        );
+        assert!(resumed.executed(ResultCode::Success).is_err());
+    }
+
+    #[test]
+    fn asking_again_repeats_a_fetch_and_a_report() {
+        let mut scheduler = fast(&[spec(1, 1, 1)]);
+        let fetch = scheduler.next(Timestamp(0));
+        assert_eq!(scheduler.next(Timestamp(1)), fetch);
+        scheduler
+            .fetched(FetchOutcome::Verified)
+            .unwrap_or_else(|e| panic!("{e}"));
+        scheduler.next(Timestamp(1));
+        scheduler
+            .executed(ResultCode::ErrExecute)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let report = scheduler.next(Timestamp(1));
+        assert_eq!(scheduler.next(Timestamp(2)), report);
+    }
+
+    #[test]
+    fn events_that_answer_nothing_are_refused() {
+        let mut scheduler = fast(&[spec(1, 1, 1)]);
+        let err = scheduler.fetched(FetchOutcome::Verified).err();
+        assert!(err.is_some_and(|e| e.to_string().contains("nothing was handed out")));
+        scheduler.next(Timestamp(0));
+        assert!(scheduler.executed(ResultCode::Success).is_err());
+        assert!(scheduler.reported(ReportOutcome::Delivered).is_err());
+        assert!(scheduler.fetched(FetchOutcome::Verified).is_ok());
+    }
+
+    #[test]
+    fn a_finished_package_leaves_nothing_behind() {
+        let mut scheduler = fast(&[spec(1, 0, 0), spec(2, 1, 0)]);
+        for _ in 0..2 {
+            scheduler.next(Timestamp(0));
+            scheduler
+                .executed(ResultCode::Success)
+                .unwrap_or_else(|e| panic!("{e}"));
+            scheduler.next(Timestamp(0));
+            scheduler
+                .reported(ReportOutcome::Delivered)
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        assert_eq!(scheduler.packages().count(), 0);
+        assert_eq!(scheduler.next(Timestamp(0)), Action::Idle);
+        let json = String::from_utf8(scheduler.to_json()).unwrap_or_default();
+        assert!(json.contains("\"packages\":{}"), "{json}");
+        // A new package after the last one starts a fresh period at once.
+        scheduler
+            .packages_changed(Timestamp(9), &[spec(3, 1, 0)])
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(scheduler.clock(), CycleClock::default());
+    }
+
+    #[test]
+    fn duplicate_ids_and_changed_fragment_counts_are_refused_without_change() {
+        let mut scheduler = fast(&[spec(1, 1, 3)]);
+        let before = scheduler.to_json();
+        assert_eq!(
+            scheduler.packages_changed(Timestamp(1), &[spec(2, 1, 1), spec(2, 1, 1)]),
+            Err(ScheduleError::DuplicatePackage(PackageId(2)))
+        );
+        let changed = scheduler.packages_changed(Timestamp(1), &[spec(1, 1, 4)]);
+        assert!(matches!(
+            changed,
+            Err(ScheduleError::FragmentCountChanged { .. })
+        ));
+        assert_eq!(scheduler.to_json(), before);
+    }
+
+    #[test]
+    fn withdrawn_packages_are_forgotten_unless_their_action_ran() {
+        let mut scheduler = fast(&[spec(1, 1, 0), spec(2, 1, 5)]);
+        assert_eq!(
+            scheduler.next(Timestamp(0)),
+            Action::Execute {
+                package: PackageId(1)
+            }
+        );
+        scheduler
+            .executed(ResultCode::Success)
+            .unwrap_or_else(|e| panic!("{e}"));
+        scheduler
+            .packages_changed(Timestamp(1), &[])
+            .unwrap_or_else(|e| panic!("{e}"));
+        let ids: Vec<PackageId> = scheduler.packages().map(|(id, _)| id).collect();
+        assert_eq!(ids, [PackageId(1)]);
+        assert_eq!(
+            scheduler.next(Timestamp(1)),
+            Action::Report {
+                package: PackageId(1),
+                result: ResultCode::Success
+            }
+        );
+    }
+
+    #[test]
+    fn a_new_priority_takes_effect_at_the_next_slot() {
+        let mut scheduler = fast(&[spec(1, 1, 3), spec(2, 1, 3)]);
+        scheduler
+            .packages_changed(Timestamp(0), &[spec(1, 1, 3), spec(2, 0, 3)])
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            scheduler.next(Timestamp(0)),
+            Action::Fetch {
+                package: PackageId(2),
+                fragment: 1
+            }
+        );
+    }
+
+    #[test]
+    fn off_means_idle_and_keeps_the_state() {
+        let mut scheduler = fast(&[spec(1, 1, 1)]);
+        scheduler.set_config(ScheduleConfig {
+            on: false,
+            ..*scheduler.config()
+        });
+        assert_eq!(scheduler.next(Timestamp(0)), Action::Idle);
+        assert_eq!(scheduler.packages().count(), 1);
+    }
+
+    #[test]
+    fn corrupt_states_are_refused_with_the_reason() {
+        let bad = br#"{"format":1,"config":{},"clock":{"cycle":0,"mode":null},"pending_delay":0,
+            "not_before":null,"current":{"package":9,"began":true},"packages":{}}"#;
+        let err = Scheduler::<QueueRotation>::from_json(bad)
+            .err()
+            .map(|e| e.to_string());
+        assert!(err.is_some_and(|m| m.contains("package 9")));
+        let bad = br#"{"format":1,"config":{},"clock":{"cycle":0,"mode":null},"pending_delay":0,
+            "not_before":null,"current":null,"packages":{"4":{"priority":1,"fragments":1,
+            "phase":"downloading","verified":3,"first_seen":0,"failures":0,"not_before_cycle":0}}}"#;
+        let err = Scheduler::<QueueRotation>::from_json(bad)
+            .err()
+            .map(|e| e.to_string());
+        assert!(
+            err.as_ref()
+                .is_some_and(|m| m.contains("3 fragments verified out of 1")),
+            "{err:?}"
+        );
+        assert!(Scheduler::<QueueRotation>::from_json(b"{").is_err());
     }
 }

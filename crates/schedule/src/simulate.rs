@@ -5,7 +5,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::ScheduleConfig;
 use crate::error::ScheduleError;
-use crate::model::{Action, FetchOutcome, PackageId, PackageSpec, ReportOutcome, ResultCode, Timestamp};
+use crate::model::{
+    Action, FetchOutcome, PackageId, PackageSpec, ReportOutcome, ResultCode, Timestamp,
+};
 use crate::rotation::Rotation;
 use crate::scheduler::Scheduler;
 
@@ -124,10 +126,18 @@ pub fn simulate(
     let mut scheduler: Scheduler = Scheduler::new(config);
     scheduler.packages_changed(start, packages)?;
     let mut timeline = Vec::new();
-    let summary = run(&mut scheduler, start, &mut AllSucceed, max_steps, |at, action| {
-        timeline.push(TimelineEntry { at, action });
-    })?;
-    let finished_at = timeline.last().map_or(summary.finished_at, |entry| entry.at);
+    let summary = run(
+        &mut scheduler,
+        start,
+        &mut AllSucceed,
+        max_steps,
+        |at, action| {
+            timeline.push(TimelineEntry { at, action });
+        },
+    )?;
+    let finished_at = timeline
+        .last()
+        .map_or(summary.finished_at, |entry| entry.at);
     Ok(Simulation {
         timeline,
         started_at: start,
