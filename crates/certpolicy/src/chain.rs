@@ -181,7 +181,7 @@ pub(crate) fn check(inputs: &Inputs<'_>, now: i64, require_revocation: bool, out
     }
 
     let crls = revocation::usable_crls(inputs, now, out);
-    let crl_refs: Vec<&CertRevocationList<'_>> = crls.iter().collect();
+    let crl_refs: Vec<&CertRevocationList<'_>> = crls.webpki.iter().collect();
 
     let leaf_der = CertificateDer::from(inputs.leaf.der);
     let ee = match EndEntityCert::try_from(&leaf_der) {
@@ -320,7 +320,16 @@ pub(crate) fn check(inputs: &Inputs<'_>, now: i64, require_revocation: bool, out
             Err(e) => {
                 let rule = rule_for(&e);
                 stopped_at = Some(rule);
-                if rule == RuleId::Chain || !out.has_fail(rule) {
+                let explained = if rule == RuleId::Revocation {
+                    revocation::explain(&e, inputs, &crls.indices, now)
+                } else {
+                    Vec::new()
+                };
+                if !explained.is_empty() {
+                    for (subject, message) in explained {
+                        out.fail(rule, &subject, format!("{message} [rustls-webpki: {e}]"));
+                    }
+                } else if rule == RuleId::Chain || !out.has_fail(rule) {
                     out.fail(rule, leaf, describe(&e));
                 }
                 match rule {

@@ -4,16 +4,21 @@
 
 use webpki::{BorrowedCertRevocationList, CertRevocationList};
 
+use x509_parser::prelude::X509Certificate;
+
 use crate::findings::Findings;
-use crate::input::Inputs;
+use crate::input::{Inputs, Step};
+use crate::report::Subject;
 use crate::rule::RuleId;
 
-/// The CRLs to hand to webpki, after reporting every CRL that cannot be used.
-pub(crate) fn usable_crls<'a>(
-    inputs: &Inputs<'a>,
-    now: i64,
-    out: &mut Findings,
-) -> Vec<CertRevocationList<'a>> {
+/// The CRLs handed to webpki, and which supplied CRLs they are.
+pub(crate) struct UsableCrls<'a> {
+    pub indices: Vec<usize>,
+    pub webpki: Vec<CertRevocationList<'a>>,
+}
+
+/// Chooses the CRLs to hand to webpki, after reporting every CRL that cannot be used.
+pub(crate) fn usable_crls<'a>(inputs: &Inputs<'a>, now: i64, out: &mut Findings) -> UsableCrls<'a> {
     let mut newest: Vec<usize> = Vec::new();
     for (i, crl) in inputs.crls.iter().enumerate() {
         let parsed = match &crl.parsed {
@@ -58,7 +63,10 @@ pub(crate) fn usable_crls<'a>(
         .path_cas()
         .filter_map(|(_, c)| c.x509().map(|x| x.subject().as_raw()))
         .collect();
-    let mut usable = Vec::new();
+    let mut usable = UsableCrls {
+        indices: Vec::new(),
+        webpki: Vec::new(),
+    };
     for i in newest {
         let crl = &inputs.crls[i];
         let Ok(parsed) = &crl.parsed else { continue };
@@ -80,7 +88,10 @@ pub(crate) fn usable_crls<'a>(
             );
         }
         match BorrowedCertRevocationList::from_der(crl.der) {
-            Ok(b) => usable.push(b.into()),
+            Ok(b) => {
+                usable.indices.push(i);
+                usable.webpki.push(b.into());
+            }
             Err(e) => out.fail(
                 RuleId::Revocation,
                 &crl.subject,
@@ -89,4 +100,89 @@ pub(crate) fn usable_crls<'a>(
         }
     }
     usable
+}
+
+/// The leaf and the intermediates on the path: the certificates whose status is checked.
+fn checked_certificates<'i, 'a>(
+    inputs: &'i Inputs<'a>,
+) -> impl Iterator<Item = (&'i Subject, &'i X509Certificate<'a>)> {
+    let leaf = inputs.leaf.x509().map(|x| (&inputs.leaf.subject, x));
+    let intermediates = inputs.path_cas().filter_map(|(step, c)| match step {
+        Step::Intermediate(_) => c.x509().map(|x| (&c.subject, x)),
+        Step::Anchor(_) => None,
+    });
+    leaf.into_iter().chain(intermediates)
+}
+
+/// Names the certificate or CRL behind a revocation error of webpki, which does not say.
+/// Empty when the facts cannot be found (the caller then reports webpki's words).
+pub(crate) fn explain(
+    e: &webpki::Error,
+    inputs: &Inputs<'_>,
+    used: &[usize],
+    now: i64,
+) -> Vec<(Subject, String)> {
+    let used_crls = || {
+        used.iter()
+            .filter_map(|&i| inputs.crls[i].parsed.as_ref().ok().map(|p| (i, p)))
+    };
+    let mut found = Vec::new();
+    match e {
+        webpki::Error::CertRevoked => {
+            for (subject, x) in checked_certificates(inputs) {
+                let issuer = x.issuer().as_raw();
+                for (_, crl) in used_crls().filter(|(_, c)| c.issuer().as_raw() == issuer) {
+                    if let Some(entry) = crl
+                        .iter_revoked_certificates()
+                        .find(|r| r.raw_serial() == x.raw_serial())
+                    {
+                        let reason = entry
+                            .reason_code()
+                            .map_or_else(String::new, |(_, code)| format!(" ({code})"));
+                        found.push((
+                            subject.clone(),
+                            format!(
+                                "revoked on {}{reason} according to the CRL of {}; {}",
+                                entry.revocation_date,
+                                crl.issuer(),
+                                if subject.kind == crate::report::SubjectKind::Leaf {
+                                    "enroll the device again"
+                                } else {
+                                    "replace this CA and reissue what it signed"
+                                }
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+        webpki::Error::UnknownRevocationStatus => {
+            for (subject, x) in checked_certificates(inputs) {
+                let issuer = x.issuer().as_raw();
+                if !used_crls().any(|(_, c)| c.issuer().as_raw() == issuer) {
+                    found.push((
+                        subject.clone(),
+                        format!(
+                            "no usable CRL from its issuer {} was supplied, so its revocation status is unknown and denied; supply that CA's current CRL",
+                            x.issuer()
+                        ),
+                    ));
+                }
+            }
+        }
+        webpki::Error::CrlExpired { .. } => {
+            for (i, crl) in used_crls() {
+                if let Some(next) = crl.next_update()
+                    && next.timestamp() < now
+                {
+                    found.push((
+                        inputs.crls[i].subject.clone(),
+                        format!("the CRL expired on {next} (nextUpdate); fetch a current CRL from the CA"),
+                    ));
+                }
+            }
+        }
+        _ => {}
+    }
+    found
 }

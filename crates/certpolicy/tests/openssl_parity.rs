@@ -1013,3 +1013,51 @@ fn the_expiring_leaf_warns_and_the_good_chain_reports_every_rule() {
         "{expiring}"
     );
 }
+
+#[test]
+fn revocation_failures_name_the_certificate_or_crl_concerned() {
+    if !openssl_available() {
+        println!("SKIPPED openssl_parity: the `openssl` CLI is not on PATH (CI installs it)");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let corpus = Corpus::generate(tmp.path());
+    let revocation_failures = |crls: &'static [&'static str]| {
+        let report = corpus.ours(&Case {
+            crls,
+            ..case("revocation", "leaf.pem", Expect::Pass)
+        });
+        report
+            .failures()
+            .filter(|f| f.rule == RuleId::Revocation)
+            .map(|f| (f.subject.kind, f.message.clone()))
+            .collect::<Vec<_>>()
+    };
+    use tessera_certpolicy::SubjectKind as K;
+
+    let leaf_revoked = revocation_failures(&["int-revoking.crl", "root.crl"]);
+    assert_eq!(leaf_revoked.len(), 1, "{leaf_revoked:?}");
+    assert_eq!(leaf_revoked[0].0, K::Leaf);
+    assert!(leaf_revoked[0].1.contains("revoked on"), "{leaf_revoked:?}");
+    assert!(
+        leaf_revoked[0].1.contains("Key Compromise") || leaf_revoked[0].1.contains("KeyCompromise"),
+        "{leaf_revoked:?}"
+    );
+
+    let int_revoked = revocation_failures(&["int.crl", "root-revoking.crl"]);
+    assert_eq!(int_revoked.len(), 1, "{int_revoked:?}");
+    assert_eq!(int_revoked[0].0, K::Intermediate);
+
+    let missing_root_crl = revocation_failures(&["int.crl"]);
+    assert_eq!(missing_root_crl.len(), 1, "{missing_root_crl:?}");
+    assert_eq!(missing_root_crl[0].0, K::Intermediate);
+    assert!(
+        missing_root_crl[0].1.contains("Tessera Test Root"),
+        "{missing_root_crl:?}"
+    );
+
+    let expired = revocation_failures(&["int-expired.crl", "root.crl"]);
+    assert_eq!(expired.len(), 1, "{expired:?}");
+    assert_eq!(expired[0].0, K::Crl);
+    assert!(expired[0].1.contains("expired on"), "{expired:?}");
+}
