@@ -1,0 +1,151 @@
+//! Munki's version rules: `MunkiLooseVersion` ordering, trimming and name–version pins.
+
+use std::cmp::Ordering;
+
+/// One component of a loose version: a number or a run of other characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Part<'a> {
+    Num(u128),
+    Text(&'a str),
+}
+
+/// Splits like distutils `LooseVersion` with Munki's regex: runs of digits, runs of
+/// lowercase letters, and whatever lies between them; dots separate and are dropped.
+fn parts(version: &str) -> Vec<Part<'_>> {
+    #[derive(PartialEq, Clone, Copy)]
+    enum Class {
+        Digit,
+        Lower,
+        Other,
+        Dot,
+    }
+    let class = |c: char| {
+        if c.is_ascii_digit() {
+            Class::Digit
+        } else if c.is_ascii_lowercase() {
+            Class::Lower
+        } else if c == '.' {
+            Class::Dot
+        } else {
+            Class::Other
+        }
+    };
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut current: Option<Class> = None;
+    fn push<'v>(out: &mut Vec<Part<'v>>, s: &'v str, c: Class) {
+        match c {
+            Class::Dot => {}
+            // Very long digit runs saturate rather than fail, as a string compare would be wrong.
+            Class::Digit => out.push(Part::Num(s.parse().unwrap_or(u128::MAX))),
+            Class::Lower | Class::Other => out.push(Part::Text(s)),
+        }
+    }
+    for (i, c) in version.char_indices() {
+        let k = class(c);
+        // Each dot is its own token; other classes form runs.
+        if current != Some(k) || k == Class::Dot {
+            if let Some(prev) = current {
+                push(&mut out, &version[start..i], prev);
+            }
+            start = i;
+            current = Some(k);
+        }
+    }
+    if let Some(prev) = current {
+        push(&mut out, &version[start..], prev);
+    }
+    out
+}
+
+/// Compares two version strings as `MunkiLooseVersion` does: pad the shorter with `0`,
+/// compare component-wise; a number is less than text.
+pub fn compare_versions(a: &str, b: &str) -> Ordering {
+    let (pa, pb) = (parts(a), parts(b));
+    let len = pa.len().max(pb.len());
+    let zero = Part::Num(0);
+    for i in 0..len {
+        let x = pa.get(i).unwrap_or(&zero);
+        let y = pb.get(i).unwrap_or(&zero);
+        let ord = match (x, y) {
+            (Part::Num(x), Part::Num(y)) => x.cmp(y),
+            (Part::Text(x), Part::Text(y)) => x.cmp(y),
+            (Part::Num(_), Part::Text(_)) => Ordering::Less,
+            (Part::Text(_), Part::Num(_)) => Ordering::Greater,
+        };
+        if ord != Ordering::Equal {
+            return ord;
+        }
+    }
+    Ordering::Equal
+}
+
+/// Munki's `trim_version_string`: drop trailing `.0` components while more than two remain.
+pub fn trim_version(version: &str) -> String {
+    let mut parts: Vec<&str> = version.split('.').collect();
+    while parts.len() > 2 && parts.last() == Some(&"0") {
+        parts.pop();
+    }
+    parts.join(".")
+}
+
+/// Munki's `split_name_and_version`: `Foo-1.2` or `Foo--1.2` pins version `1.2`; the version
+/// part must start with a digit. Returns the name and the pinned version, if any.
+pub fn split_name_and_version(item: &str) -> (&str, Option<&str>) {
+    for delim in ["--", "-"] {
+        if let Some(at) = item.rfind(delim) {
+            let version = &item[at + delim.len()..];
+            if version.starts_with(|c: char| c.is_ascii_digit()) {
+                return (&item[..at], Some(version));
+            }
+        }
+    }
+    (item, None)
+}
+
+/// The item name a manifest entry refers to: its last path component (Munki de-duplicates on
+/// this basename).
+pub fn manifest_item_basename(item: &str) -> &str {
+    item.rsplit('/').next().unwrap_or(item)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loose_version_order() {
+        assert_eq!(compare_versions("121.0", "120.0"), Ordering::Greater);
+        assert_eq!(compare_versions("10.10", "10.9"), Ordering::Greater);
+        assert_eq!(compare_versions("1.0", "1.0.0"), Ordering::Equal);
+        assert_eq!(compare_versions("1.0b2", "1.0"), Ordering::Greater);
+        // int < str: "1.0.1" vs "1.0b": component 3 is 1 vs "b".
+        assert_eq!(compare_versions("1.0.1", "1.0b"), Ordering::Less);
+        assert_eq!(compare_versions("2.0-RC1", "2.0"), Ordering::Greater);
+    }
+
+    #[test]
+    fn trimming_keeps_two_components() {
+        assert_eq!(trim_version("10.0.0.0"), "10.0");
+        assert_eq!(trim_version("1.0"), "1.0");
+        assert_eq!(trim_version("1.2.0"), "1.2");
+        assert_eq!(trim_version("1.0.1"), "1.0.1");
+        assert_eq!(trim_version(""), "");
+    }
+
+    #[test]
+    fn name_version_pins() {
+        assert_eq!(
+            split_name_and_version("Firefox-120.0"),
+            ("Firefox", Some("120.0"))
+        );
+        assert_eq!(
+            split_name_and_version("Firefox--120.0"),
+            ("Firefox", Some("120.0"))
+        );
+        assert_eq!(split_name_and_version("Foo-Bar-2"), ("Foo-Bar", Some("2")));
+        assert_eq!(split_name_and_version("Foo-Bar"), ("Foo-Bar", None));
+        assert_eq!(split_name_and_version("Foo-"), ("Foo-", None));
+        assert_eq!(manifest_item_basename("apps/Firefox"), "Firefox");
+    }
+}
