@@ -65,6 +65,37 @@ mod tests {
         }
     }
 
+    fn piece(bytes: &[u8]) -> Vec<u8> {
+        let mut out = u16::try_from(bytes.len()).unwrap().to_be_bytes().to_vec();
+        out.extend_from_slice(bytes);
+        out
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+        /// Random bytes rarely get past the outer SEQUENCE; flipping bytes of a real
+        /// certificate reaches the extension, name and key parsers.
+        #[test]
+        fn never_panics_on_a_mutated_certificate(
+            flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8),
+            as_anchor_too in any::<bool>(),
+        ) {
+            let mut der = crate::rules::testcert::TestCert::device().der();
+            for (index, byte) in flips {
+                let i = index.index(der.len());
+                der[i] ^= byte | 1;
+            }
+            let mut data = piece(&der);
+            data.extend(piece(&[]));
+            data.extend(piece(if as_anchor_too { &der } else { &[] }));
+            data.extend(piece(&[]));
+            data.extend(piece(&[]));
+            data.extend_from_slice(b"MAC01.local");
+            let report = evaluate_arbitrary_bytes(&data);
+            prop_assert!(!report.passed());
+        }
+    }
+
     #[test]
     fn empty_input_fails_structure() {
         let report = evaluate_arbitrary_bytes(&[]);
