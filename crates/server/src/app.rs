@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use tessera_package::Repository;
 use time::OffsetDateTime;
 
 use crate::config::Config;
@@ -16,6 +17,8 @@ pub struct App<S> {
     pub store: S,
     /// The configuration it started with.
     pub config: Config,
+    /// OCS packages (`<data>/repo/download`).
+    pub packages: Repository,
     /// The time source.
     pub clock: Clock,
     /// SHA-256 of the admin token; `None` refuses every admin request.
@@ -24,23 +27,33 @@ pub struct App<S> {
 
 impl<S> App<S> {
     /// State with the system clock and no admin token (admin requests are refused).
-    pub fn new(store: S, config: Config) -> Arc<Self> {
-        Arc::new(Self {
+    pub fn new(store: S, config: Config, packages: Repository) -> Self {
+        Self {
             store,
             config,
+            packages,
             clock: Arc::new(OffsetDateTime::now_utc),
             admin_token_hash: None,
-        })
+        }
     }
 
-    /// State with the system clock and an admin token (its hash).
-    pub fn with_admin(store: S, config: Config, admin_token_hash: String) -> Arc<Self> {
-        Arc::new(Self {
-            store,
-            config,
-            clock: Arc::new(OffsetDateTime::now_utc),
-            admin_token_hash: Some(admin_token_hash),
-        })
+    /// Accepts admin requests bearing the token whose SHA-256 is `hash`.
+    #[must_use]
+    pub fn with_admin_token_hash(mut self, hash: String) -> Self {
+        self.admin_token_hash = Some(hash);
+        self
+    }
+
+    /// Reads time from `clock`.
+    #[must_use]
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Ready to share between handlers.
+    pub fn shared(self) -> Arc<Self> {
+        Arc::new(self)
     }
 
     /// The current time.

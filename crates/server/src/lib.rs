@@ -5,6 +5,9 @@
 //! This crate is being built up (issue #9). So far:
 //! - [`ocs`]: `POST /ocsinventory` — PROLOG, INVENTORY and DOWNLOAD results from OCS agents,
 //!   over [`tessera_store`]; deployments move waiting → notified → success/error;
+//! - [`download`]: `GET /download/<ID>/info` and `<ID>-<n>` fragments, served as windows of
+//!   the one stored archive;
+//! - [`admin`]: the `/api/v1` admin API behind the admin token;
 //! - [`tls`] and [`listen`]: the HTTPS accept loop with optional, CRL-checked client
 //!   certificates that handlers read from each request;
 //! - [`files`]: validators, conditional GET and byte ranges for repository files and OCS
@@ -27,6 +30,7 @@
 pub mod admin;
 pub mod app;
 pub mod config;
+pub mod download;
 pub mod files;
 pub mod identity;
 pub mod listen;

@@ -14,11 +14,14 @@ use tower::ServiceExt as _;
 const ADMIN: &str = "tsa_test-admin-token";
 
 async fn router() -> (axum::Router, Arc<App<SqliteStore>>) {
-    let app = App::with_admin(
+    let packages = tessera_package::Repository::new("/nonexistent/tessera-test-repo");
+    let app = App::new(
         SqliteStore::in_memory().await.unwrap(),
         Config::default(),
-        secret::hash(ADMIN),
-    );
+        packages,
+    )
+    .with_admin_token_hash(secret::hash(ADMIN))
+    .shared();
     (
         tessera_server::admin::routes(Arc::clone(&app)).with_state(Arc::clone(&app)),
         app,

@@ -33,7 +33,8 @@ fn result(code: &str, id: i64) -> String {
 async fn app(compat: bool) -> (axum::Router, Arc<App<SqliteStore>>) {
     let mut config = Config::default();
     config.ocs.compat = compat;
-    let app = App::new(SqliteStore::in_memory().await.unwrap(), config);
+    let packages = tessera_package::Repository::new("/nonexistent/tessera-test-repo");
+    let app = App::new(SqliteStore::in_memory().await.unwrap(), config, packages).shared();
     let router = tessera_server::ocs::routes::<SqliteStore>().with_state(Arc::clone(&app));
     (router, app)
 }

@@ -1,0 +1,154 @@
+//! Package files served from a real repository built by tessera-package.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use axum::body::Body;
+use http::{Request, StatusCode};
+use tessera_package::{
+    Action, Label, Notification, PackageSpec, PayloadSource, Priority, Protocol, Repository,
+};
+use tessera_server::app::App;
+use tessera_server::config::Config;
+use tessera_server::download::{Listener, routes};
+use tessera_store::SqliteStore;
+use tower::ServiceExt as _;
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    payload: Vec<u8>,
+    id: String,
+    https: axum::Router,
+    http: axum::Router,
+}
+
+async fn fixture(protocol: Protocol) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let payload: Vec<u8> = (0..10_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let source = dir.path().join("payload.tar.gz");
+    std::fs::write(&source, &payload).unwrap();
+    let repository = Repository::new(dir.path().join("repo/download"));
+    let spec = PackageSpec {
+        label: Label::new("hello", "1.0").unwrap(),
+        priority: Priority::new(5).unwrap(),
+        action: Action::Execute {
+            command: "true".into(),
+        },
+        protocol,
+        notification: Notification::default(),
+    };
+    let package = repository
+        .build(
+            spec,
+            PayloadSource::File(&source),
+            4096,
+            SystemTime::now(),
+            &mut |_| {},
+        )
+        .unwrap();
+    let app = App::new(
+        SqliteStore::in_memory().await.unwrap(),
+        Config::default(),
+        repository,
+    )
+    .shared();
+    Fixture {
+        _dir: dir,
+        payload,
+        id: package.id().to_string(),
+        https: routes::<SqliteStore>(Listener::Https).with_state(Arc::clone(&app)),
+        http: routes::<SqliteStore>(Listener::Http).with_state(app),
+    }
+}
+
+async fn get(
+    router: &axum::Router,
+    uri: &str,
+    headers: &[(&str, &str)],
+) -> (StatusCode, http::HeaderMap, Vec<u8>) {
+    let mut request = Request::get(uri);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = router
+        .clone()
+        .oneshot(request.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let (parts, body) = response.into_parts();
+    (
+        parts.status,
+        parts.headers,
+        axum::body::to_bytes(body, 1 << 24).await.unwrap().to_vec(),
+    )
+}
+
+#[tokio::test]
+async fn fragments_are_windows_of_the_archive_with_validators_and_ranges() {
+    let f = fixture(Protocol::Https).await;
+    let (status, _, info) = get(&f.https, &format!("/download/{}/info", f.id), &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        String::from_utf8(info)
+            .unwrap()
+            .contains(&format!("ID=\"{}\"", f.id))
+    );
+
+    // 10,000 bytes in 4 KiB fragments: 3 fragments, the last 1,808 bytes.
+    let mut reassembled = Vec::new();
+    for n in 1..=3 {
+        let (status, headers, body) =
+            get(&f.https, &format!("/download/{}/{}-{n}", f.id, f.id), &[]).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(headers["content-length"], body.len().to_string());
+        reassembled.extend(body);
+    }
+    assert_eq!(reassembled, f.payload);
+    let (status, _, _) = get(&f.https, &format!("/download/{}/{}-4", f.id, f.id), &[]).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Resume inside fragment 2, and revalidate it.
+    let uri = format!("/download/{}/{}-2", f.id, f.id);
+    let (status, headers, body) = get(&f.https, &uri, &[("range", "bytes=100-")]).await;
+    assert_eq!(status, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(headers["content-range"], "bytes 100-4095/4096");
+    assert_eq!(body, f.payload[4096 + 100..8192]);
+    let etag = headers["etag"].to_str().unwrap().to_owned();
+    let (status, _, body) = get(&f.https, &uri, &[("if-none-match", &etag)]).await;
+    assert_eq!((status, body.len()), (StatusCode::NOT_MODIFIED, 0));
+}
+
+#[tokio::test]
+async fn hostile_and_unknown_paths_are_404() {
+    let f = fixture(Protocol::Https).await;
+    for uri in [
+        "/download/..%2F..%2Fetc/passwd".to_owned(),
+        "/download/1/info".to_owned(),
+        format!("/download/{}/..%2Finfo", f.id),
+        format!("/download/{}/archive", f.id),
+        format!("/download/{}/{}-0", f.id, f.id),
+        format!("/download/-1/{}-1", f.id),
+    ] {
+        let (status, _, _) = get(&f.https, &uri, &[]).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{uri}");
+    }
+}
+
+#[tokio::test]
+async fn plain_http_serves_only_proto_http_fragments_and_never_info() {
+    let https_only = fixture(Protocol::Https).await;
+    let (status, _, _) = get(
+        &https_only.http,
+        &format!("/download/{0}/{0}-1", https_only.id),
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let http = fixture(Protocol::Http).await;
+    let (status, _, body) = get(&http.http, &format!("/download/{0}/{0}-1", http.id), &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, http.payload[..4096]);
+    let (status, _, _) = get(&http.http, &format!("/download/{}/info", http.id), &[]).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
