@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use tessera_cli::{LogArgs, finish, not_yet_available};
 
 mod cmd_doctor;
+mod cmd_schedule;
 
 /// The Tessera device agent: enrolls this machine, checks in, downloads packages on the
 /// schedule, installs them exactly once and reports.
@@ -53,7 +54,7 @@ enum Command {
     /// Remove the service, configuration and identity.
     Uninstall(Pending),
     /// Simulate the fragment download schedule.
-    Schedule(Pending),
+    Schedule(cmd_schedule::ScheduleArgs),
 }
 
 fn main() -> ExitCode {
@@ -72,7 +73,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Config(_) => Err(not_yet_available("config", 10)),
         Command::Install(_) => Err(not_yet_available("install", 10)),
         Command::Uninstall(_) => Err(not_yet_available("uninstall", 10)),
-        Command::Schedule(_) => Err(not_yet_available("schedule", 7)),
+        Command::Schedule(args) => cmd_schedule::run(args),
     }
 }
 
