@@ -209,7 +209,7 @@ pub fn make_catalogs(repo: &Repo, options: MakeCatalogsOptions) -> Result<MakeCa
             Some(list) if list.is_empty() => {
                 report.warnings.push(CatalogWarning::EmptyCatalogsArray {
                     pkginfo: reference.clone(),
-                })
+                });
             }
             Some(_) => {}
         }

@@ -327,18 +327,17 @@ impl Resolver<'_> {
     fn level_for(&mut self, names: &[String]) -> Result<Level> {
         let mut loaded = Vec::with_capacity(names.len());
         for name in names {
-            let index = match self.catalog_cache.get(name) {
-                Some(cached) => cached.clone(),
-                None => {
-                    let found = self.source.catalog(name)?;
-                    if found.is_none() {
-                        self.out.warnings.push(Warning::MissingCatalog {
-                            catalog: name.clone(),
-                        });
-                    }
-                    self.catalog_cache.insert(name.clone(), found.clone());
-                    found
+            let index = if let Some(cached) = self.catalog_cache.get(name) {
+                cached.clone()
+            } else {
+                let found = self.source.catalog(name)?;
+                if found.is_none() {
+                    self.out.warnings.push(Warning::MissingCatalog {
+                        catalog: name.clone(),
+                    });
                 }
+                self.catalog_cache.insert(name.clone(), found.clone());
+                found
             };
             if let Some(index) = index {
                 loaded.push((name.clone(), index));

@@ -297,7 +297,8 @@ fn strings<'l>(
 fn equal(left: &Val<'_>, right: &Val<'_>, options: StrOptions) -> bool {
     match (left.shape(), right.shape()) {
         (Shape::Nil, Shape::Nil) => true,
-        (Shape::Num(l), Shape::Num(r)) => l == r,
+        // NSNumber equality is exact, as here.
+        (Shape::Num(l), Shape::Num(r)) => l.partial_cmp(&r) == Some(Ordering::Equal),
         (Shape::Str(l), Shape::Str(r)) => fold(l, options) == fold(r, options),
         (Shape::Date(l), Shape::Date(r)) => l == r,
         (Shape::List(l), Shape::List(r)) => {

@@ -409,15 +409,13 @@ impl Parser {
                 self.expect_sym("(", "after SUBQUERY")?;
                 let collection = self.expr()?;
                 self.expect_sym(",", "after the SUBQUERY collection")?;
-                let var = match self.bump() {
-                    Some(Token {
-                        tok: Tok::Var(v), ..
-                    }) => v,
-                    _ => {
-                        self.next -= 1;
-                        return Err(self.unexpected("a variable such as $item"));
-                    }
+                let Some(Token {
+                    tok: Tok::Var(var), ..
+                }) = self.peek().cloned()
+                else {
+                    return Err(self.unexpected("a variable such as $item"));
                 };
+                self.next += 1;
                 self.expect_sym(",", "after the SUBQUERY variable")?;
                 let predicate = self.predicate()?;
                 self.expect_sym(")", "to close SUBQUERY")?;
@@ -433,15 +431,14 @@ impl Parser {
                 let value = self.expr()?;
                 self.expect_sym(",", "after the CAST value")?;
                 let type_pos = self.pos();
-                let target = match self.bump() {
-                    Some(Token {
-                        tok: Tok::Str(t), ..
-                    }) => t,
-                    _ => {
-                        self.next -= 1;
-                        return Err(self.unexpected("a quoted type name such as \"NSDate\""));
-                    }
+                let Some(Token {
+                    tok: Tok::Str(target),
+                    ..
+                }) = self.peek().cloned()
+                else {
+                    return Err(self.unexpected("a quoted type name such as \"NSDate\""));
                 };
+                self.next += 1;
                 self.expect_sym(")", "to close CAST")?;
                 if target != "NSDate" {
                     return Err(PredicateError::new(
@@ -514,7 +511,7 @@ mod tests {
 
     #[test]
     fn positions_point_at_the_problem() {
-        assert_eq!(err("os_vers == ").position, 11);
+        assert_eq!(err("os_vers == ").position, 12);
         assert_eq!(err("machine_type = 'laptop' AND").position, 28);
         assert_eq!(err("os_vers ~ '1'").position, 9);
         let e = err("name == 'unterminated");
