@@ -186,4 +186,127 @@ mod tests {
                 .any(|f| f["rule"] == "structure" && f["outcome"] == "fail")
         );
     }
+
+    /// Runs `openssl` in `dir`; false when it is missing or fails.
+    fn openssl(dir: &std::path::Path, args: &[&str]) -> bool {
+        Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .is_ok_and(|o| o.status.success())
+    }
+
+    /// Root → leaf with CRL, made with the openssl CLI and valid now.
+    fn good_chain(dir: &std::path::Path) -> bool {
+        std::fs::write(dir.join("index.txt"), "").unwrap();
+        std::fs::write(dir.join("crlnumber"), "01\n").unwrap();
+        let config = format!(
+            "[ca]\ndefault_ca = d\n[d]\ndatabase = {}/index.txt\ncrlnumber = {}/crlnumber\ndefault_md = sha256\ndefault_crl_days = 7\n",
+            dir.display(),
+            dir.display()
+        );
+        std::fs::write(dir.join("ca.cnf"), config).unwrap();
+        std::fs::write(
+            dir.join("leaf.ext"),
+            "basicConstraints = critical,CA:false\nkeyUsage = critical,digitalSignature,keyEncipherment\n\
+             extendedKeyUsage = clientAuth\nsubjectAltName = DNS:MAC01.local\n\
+             crlDistributionPoints = URI:http://pki.example/root.crl\n",
+        )
+        .unwrap();
+        let rsa = ["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"];
+        openssl(dir, &[&["genpkey", "-out", "root.key"][..], &rsa].concat())
+            && openssl(dir, &[&["genpkey", "-out", "leaf.key"][..], &rsa].concat())
+            && openssl(
+                dir,
+                &[
+                    "req",
+                    "-x509",
+                    "-new",
+                    "-key",
+                    "root.key",
+                    "-subj",
+                    "/CN=Doctor Test Root",
+                    "-days",
+                    "30",
+                    "-addext",
+                    "basicConstraints=critical,CA:true",
+                    "-addext",
+                    "keyUsage=critical,keyCertSign,cRLSign",
+                    "-out",
+                    "root.pem",
+                ],
+            )
+            && openssl(
+                dir,
+                &[
+                    "req",
+                    "-new",
+                    "-key",
+                    "leaf.key",
+                    "-subj",
+                    "/CN=MAC01.local",
+                    "-out",
+                    "leaf.csr",
+                ],
+            )
+            && openssl(
+                dir,
+                &[
+                    "x509",
+                    "-req",
+                    "-in",
+                    "leaf.csr",
+                    "-CA",
+                    "root.pem",
+                    "-CAkey",
+                    "root.key",
+                    "-set_serial",
+                    "4660",
+                    "-days",
+                    "20",
+                    "-extfile",
+                    "leaf.ext",
+                    "-out",
+                    "leaf.pem",
+                ],
+            )
+            && openssl(
+                dir,
+                &[
+                    "ca", "-gencrl", "-config", "ca.cnf", "-cert", "root.pem", "-keyfile",
+                    "root.key", "-out", "root.crl",
+                ],
+            )
+    }
+
+    #[test]
+    fn good_identity_exits_zero_and_a_wrong_name_exits_one() {
+        let dir = tempfile::tempdir().unwrap();
+        if !good_chain(dir.path()) {
+            println!("SKIPPED: the `openssl` CLI is not available (CI installs it)");
+            return;
+        }
+        let mut args = args(dir.path());
+        args.key = Some(dir.path().join("leaf.key"));
+        args.crl = vec![dir.path().join("root.crl")];
+        args.at = None;
+        args.json = false;
+        let mut out = Vec::new();
+        let code = evaluate(&args, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(code, ExitCode::SUCCESS, "{text}");
+        assert!(text.contains("✓ private-key"), "{text}");
+        // 20 days left, inside the 30-day window: a warning, not a failure.
+        assert!(text.contains("! validity"), "{text}");
+        assert!(text.contains("PASS"), "{text}");
+
+        args.hostname = Some("mac01.local".into());
+        let mut out = Vec::new();
+        assert_eq!(evaluate(&args, &mut out).unwrap(), ExitCode::FAILURE);
+        assert!(
+            String::from_utf8(out)
+                .unwrap()
+                .contains("FAIL: rules broken: subject-name")
+        );
+    }
 }
