@@ -123,7 +123,7 @@ impl CertificateDer {
     }
 
     /// The subject's raw public key bits (RSAPublicKey DER, EC point, Ed25519 key).
-    fn public_key_bits(&self) -> Option<Vec<u8>> {
+    pub(crate) fn public_key_bits(&self) -> Option<Vec<u8>> {
         self.with_parsed(|c| c.public_key().subject_public_key.data.to_vec())
     }
 }

@@ -30,6 +30,7 @@
 
 mod error;
 mod file;
+pub mod fuzzing;
 mod identity;
 mod keystore;
 mod mac;
@@ -48,7 +49,7 @@ pub use keystore::{
 };
 pub use mac::{
     DEFAULT_SECURITY_TOOL, ListedIdentity, MacKeystore, MacKeystoreConfig, SYSTEM_KEYCHAIN,
-    build_pkcs12, fuzz_security_output, parse_find_certificate_output, parse_find_identity_output,
+    build_pkcs12, parse_find_certificate_output, parse_find_identity_output,
 };
 pub use system::{
     EffectiveUid, FixedUid, OsRandomness, ProcessUid, Randomness, SequenceRandomness,
