@@ -21,7 +21,10 @@ use std::sync::Arc;
 
 use crate::crl::{PublishedCrls, SignedCrl};
 use crate::fsio::{self, PRIVATE, PUBLIC};
-use crate::{Ca, CaError, CaMaterial, CaServices, CaSettings, Clock, FileLedger, SerialSource};
+use crate::{
+    Ca, CaError, CaMaterial, CaServices, CaSettings, Clock, FileLedger, InitOptions, MemoryLedger,
+    SerialSource,
+};
 
 const SETTINGS: &str = "ca.json";
 const ISSUING_CERT: &str = "issuing.pem";
@@ -143,6 +146,29 @@ impl CaHome {
         .map_err(|e| CaError::Ledger(e.to_string()))?;
         fsio::write_atomic(&dir.join(LEDGER), &ledger_json, PRIVATE)?;
         Self::write_crls(dir, crls)
+    }
+
+    /// Makes a new CA with `options` and stores it here (with its first CRLs), then opens
+    /// it with its file ledger: what `ca init` and a first `serve` do.
+    pub fn initialise(
+        &self,
+        options: &InitOptions,
+        clock: Arc<dyn Clock>,
+        serials: Arc<dyn SerialSource>,
+    ) -> Result<Ca, CaError> {
+        if self.dir.exists() {
+            return Err(CaError::CaExists {
+                path: self.dir.clone(),
+            });
+        }
+        let services = CaServices {
+            clock: clock.clone(),
+            serials: serials.clone(),
+            ledger: Arc::new(MemoryLedger::new()),
+        };
+        let ca = Ca::init(options, services)?;
+        self.create(&ca, &ca.sign_crls()?)?;
+        self.open(clock, serials)
     }
 
     /// Loads the CA stored here, with its file ledger and the given clock and serials.

@@ -38,6 +38,11 @@ impl Pkcs12Password {
         Self(Alphanumeric.sample_string(rng, GENERATED_PASSWORD_LEN))
     }
 
+    /// A random password from the operating system's generator.
+    pub fn generate_from_os() -> Self {
+        Self::generate(&mut <rand::rngs::StdRng as rand::SeedableRng>::from_os_rng())
+    }
+
     /// The password itself, for handing to the person who imports the file.
     pub fn expose(&self) -> &str {
         &self.0

@@ -108,12 +108,13 @@ pub struct CaSettings {
 
 impl CaSettings {
     /// The defaults, with CRLs published under `base` (e.g. `http://tessera.example:8080`):
-    /// `<base>/ca/crl` for the issuing CA and `<base>/ca/root.crl` for the root.
+    /// `<base>/crl/device-ca.crl` for the issuing CA and `<base>/crl/root-ca.crl` for the
+    /// root (the paths tessera-server serves).
     pub fn with_crl_base(base: &str) -> Result<Self, CaError> {
         let base = base.trim_end_matches('/');
         Ok(Self {
-            crl_url: CrlUrl::new(&format!("{base}/ca/crl"))?,
-            root_crl_url: CrlUrl::new(&format!("{base}/ca/root.crl"))?,
+            crl_url: CrlUrl::new(&format!("{base}/crl/device-ca.crl"))?,
+            root_crl_url: CrlUrl::new(&format!("{base}/crl/root-ca.crl"))?,
             leaf_validity_days: 365,
             crl_validity_days: 7,
             crl_resign_after_hours: 48,
@@ -266,7 +267,10 @@ mod tests {
     fn default_settings_are_valid_and_bad_schedules_are_refused() {
         let settings = CaSettings::with_crl_base("http://127.0.0.1:8080/").unwrap();
         settings.validate().unwrap();
-        assert_eq!(settings.crl_url.as_str(), "http://127.0.0.1:8080/ca/crl");
+        assert_eq!(
+            settings.crl_url.as_str(),
+            "http://127.0.0.1:8080/crl/device-ca.crl"
+        );
         assert_eq!(settings.crl_validity(), Duration::days(7));
 
         let mut late = settings.clone();
@@ -282,7 +286,7 @@ mod tests {
         let settings = CaSettings::with_crl_base("http://h").unwrap();
         let json = serde_json::to_string(&settings).unwrap();
         assert_eq!(serde_json::from_str::<CaSettings>(&json).unwrap(), settings);
-        let with_https = json.replace("http://h/ca/crl", "https://h/ca/crl");
+        let with_https = json.replace("http://h/crl/device-ca.crl", "https://h/crl/device-ca.crl");
         assert!(serde_json::from_str::<CaSettings>(&with_https).is_err());
     }
 }

@@ -69,7 +69,7 @@ fn issued_certificates_follow_the_device_profile() {
             }
         })
         .collect();
-    assert_eq!(uris, ["http://tessera.test:8080/ca/crl"]);
+    assert_eq!(uris, ["http://tessera.test:8080/crl/device-ca.crl"]);
     // Key identifiers: AKI = the issuing CA's SKI.
     let chain = f.ca.chain_der();
     let (_, issuing) = X509Certificate::from_der(&chain[0]).unwrap();
@@ -259,7 +259,10 @@ fn crls_list_revocations_with_increasing_numbers_and_are_resigned_on_schedule() 
         .unwrap();
     let (second, resigned) = f.ca.current_crls(Some(first.clone())).unwrap();
     assert!(resigned);
-    assert_eq!(second.issuing.revoked_serials(), std::slice::from_ref(&b.serial));
+    assert_eq!(
+        second.issuing.revoked_serials(),
+        std::slice::from_ref(&b.serial)
+    );
     assert!(second.issuing.number() > root.number());
     assert!(matches!(
         f.ca.revoke(&b.serial, RevocationReason::KeyCompromise),
