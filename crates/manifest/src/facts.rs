@@ -64,6 +64,12 @@ impl Timestamp {
     /// Seconds between the Unix epoch and NSDate's reference date (2001-01-01T00:00:00Z).
     pub const APPLE_REFERENCE_OFFSET: f64 = 978_307_200.0;
 
+    /// Parses `2016-03-02T00:00:00Z` (optional fraction and `±HH:MM` offset) or NSDate's
+    /// `2016-03-02 00:00:00 +0000`, the forms `CAST(…, "NSDate")` accepts.
+    pub fn parse(text: &str) -> Option<Self> {
+        crate::predicate::parse_date_literal(text)
+    }
+
     /// Converts a system time (times before 1970 become negative).
     pub fn from_system_time(time: SystemTime) -> Self {
         match time.duration_since(UNIX_EPOCH) {
@@ -205,6 +211,18 @@ impl Facts {
                 .iter()
                 .filter_map(|(k, v)| FactValue::from_plist(v).map(|v| (k.clone(), v)))
                 .collect(),
+        }
+    }
+
+    /// Facts from plist bytes holding a dict (XML or binary), e.g. `ConditionalItems.plist`.
+    pub fn from_plist_bytes(bytes: &[u8], what: &str) -> crate::Result<Self> {
+        match crate::plist_io::read_value(bytes, what)? {
+            Value::Dictionary(dict) => Ok(Self::from_plist_dictionary(&dict)),
+            other => Err(crate::Error::WrongRoot {
+                what: what.to_owned(),
+                expected: "a dict",
+                found: crate::plist_io::type_name(&other),
+            }),
         }
     }
 

@@ -31,6 +31,7 @@ use regex::Regex;
 use crate::facts::{FactValue, Facts};
 
 pub use eval::Bindings;
+pub(crate) use text::parse_date_literal;
 
 /// How deeply parentheses, NOT, array literals and subqueries may nest.
 pub const MAX_PREDICATE_DEPTH: usize = 64;

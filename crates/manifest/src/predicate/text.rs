@@ -91,7 +91,7 @@ pub(super) fn like(text: &str, pattern: &str) -> bool {
 /// Parses the date strings CAST accepts: `2016-03-02T00:00:00Z`, with optional fractional
 /// seconds and a `±HH:MM`/`±HHMM` offset, or the NSDate description form
 /// `2016-03-02 00:00:00 +0000`.
-pub(super) fn parse_date_literal(text: &str) -> Option<Timestamp> {
+pub(crate) fn parse_date_literal(text: &str) -> Option<Timestamp> {
     let text = text.trim();
     let bytes = text.as_bytes();
     if bytes.len() < 19 || !(bytes[10] == b'T' || bytes[10] == b' ') {
