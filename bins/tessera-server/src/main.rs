@@ -9,6 +9,7 @@ use tessera_cli::{LogArgs, finish, not_yet_available};
 
 mod cmd_ca;
 mod cmd_cert;
+mod cmd_manifest;
 
 /// The Tessera server: device enrollment and PKI, Munki manifests and repository, and OCS
 /// Inventory NG compatible package delivery.
@@ -49,9 +50,9 @@ enum Command {
     /// Build, list, show and delete packages.
     Package(Pending),
     /// Show and resolve Munki manifests.
-    Manifest(Pending),
+    Manifest(cmd_manifest::ManifestArgs),
     /// Rebuild the Munki catalogs from pkgsinfo.
-    Makecatalogs(Pending),
+    Makecatalogs(cmd_manifest::MakecatalogsArgs),
     /// List, show and revoke devices.
     Device(Pending),
     /// Manage group manifests.
@@ -75,8 +76,8 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Ca(args) => cmd_ca::run(&cli.data, args),
         Command::Cert(args) => cmd_cert::run(args),
         Command::Package(_) => Err(not_yet_available("package", 6)),
-        Command::Manifest(_) => Err(not_yet_available("manifest", 5)),
-        Command::Makecatalogs(_) => Err(not_yet_available("makecatalogs", 5)),
+        Command::Manifest(args) => cmd_manifest::run(args, &cli.data),
+        Command::Makecatalogs(args) => cmd_manifest::run_makecatalogs(args, &cli.data),
         Command::Device(_) => Err(not_yet_available("device", 9)),
         Command::Group(_) => Err(not_yet_available("group", 9)),
         Command::Token(_) => Err(not_yet_available("token", 9)),
