@@ -162,7 +162,7 @@ pub mod commands {
         "security -i",
         &["-i"],
         PrivilegeClass::RootRequired,
-        "store a named secret (add-generic-password) with the value on stdin",
+        "store a named secret or the current-identity record (add-generic-password, command on stdin)",
     );
     /// `security find-generic-password -w`: read a named secret (printed on stdout).
     pub const SECURITY_FIND_GENERIC_PASSWORD: PrivilegedCommand = security(

@@ -217,3 +217,17 @@ fn missing_program_is_a_clear_error() {
         .unwrap_err();
     assert!(err.to_string().contains("/nonexistent/security"), "{err}");
 }
+
+/// docs/privileged-commands.md carries the table generated from the declarations; this keeps
+/// the two from drifting. Regenerate with `markdown_table()` when a command is added.
+#[test]
+fn documented_table_matches_the_declarations() {
+    let doc_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/privileged-commands.md");
+    let doc = std::fs::read_to_string(&doc_path).unwrap_or_default();
+    let table = tessera_keystore::privileged::markdown_table();
+    assert!(
+        doc.contains(&table),
+        "{} is out of date; paste this table into it:\n{table}",
+        doc_path.display()
+    );
+}
