@@ -112,7 +112,8 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<
     }
 }
 
-async fn require_admin<S: Store>(
+/// Middleware: only requests bearing the admin token pass.
+pub async fn require_admin<S: Store>(
     State(app): State<Arc<App<S>>>,
     request: Request,
     next: Next,

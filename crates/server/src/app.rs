@@ -1,11 +1,14 @@
 //! The state every handler shares.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
+
+use bytes::Bytes;
 
 use tessera_package::Repository;
 use time::OffsetDateTime;
 
 use crate::config::Config;
+use crate::metrics::Metrics;
 
 /// Where the server reads the time: injected so that timeouts and certificate validity
 /// are tested deterministically.
@@ -23,6 +26,10 @@ pub struct App<S> {
     pub clock: Clock,
     /// SHA-256 of the admin token; `None` refuses every admin request.
     pub admin_token_hash: Option<String>,
+    /// Counters for `/metrics`.
+    pub metrics: Metrics,
+    /// The device CA's current CRL (DER), as published on the HTTP listener.
+    crl: RwLock<Bytes>,
 }
 
 impl<S> App<S> {
@@ -34,6 +41,8 @@ impl<S> App<S> {
             packages,
             clock: Arc::new(OffsetDateTime::now_utc),
             admin_token_hash: None,
+            metrics: Metrics::default(),
+            crl: RwLock::new(Bytes::new()),
         }
     }
 
@@ -54,6 +63,23 @@ impl<S> App<S> {
     /// Ready to share between handlers.
     pub fn shared(self) -> Arc<Self> {
         Arc::new(self)
+    }
+
+    /// Publishes a new CRL (DER) on the HTTP listener.
+    pub fn publish_crl(&self, der: Vec<u8>) {
+        let der = Bytes::from(der);
+        match self.crl.write() {
+            Ok(mut current) => *current = der,
+            Err(poisoned) => *poisoned.into_inner() = der,
+        }
+    }
+
+    /// The CRL currently published (empty before the first).
+    pub fn published_crl(&self) -> Bytes {
+        match self.crl.read() {
+            Ok(current) => current.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
     }
 
     /// The current time.

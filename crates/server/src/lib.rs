@@ -34,8 +34,10 @@ pub mod download;
 pub mod files;
 pub mod identity;
 pub mod listen;
+pub mod metrics;
 pub mod ocs;
 pub mod secret;
+pub mod service;
 pub mod tls;
 
 /// What can go wrong while setting up or running the server.

@@ -28,6 +28,7 @@ use tessera_protocol::{BodyEncoding, body};
 use tessera_store::{DeploymentState, DeviceKey, NewDevice, Store};
 
 use crate::app::App;
+use crate::metrics::Metrics;
 use crate::tls::ClientCertificate;
 
 /// The manifest given to devices first seen through the OCS compatibility path.
@@ -83,9 +84,12 @@ async fn ocsinventory<S: Store>(
         None => Caller::Ocs,
     };
     let result = match request {
-        Request::Prolog { device_id } => prolog(&app, caller, &device_id)
-            .await
-            .map(|xml| reply(&xml, encoding)),
+        Request::Prolog { device_id } => {
+            Metrics::count(&app.metrics.checkins);
+            prolog(&app, caller, &device_id)
+                .await
+                .map(|xml| reply(&xml, encoding))
+        }
         Request::Inventory(inventory) => inventory_received(&app, caller, &inventory)
             .await
             .map(|()| reply(inventory_reply_xml(), encoding)),

@@ -212,4 +212,6 @@ pub trait Store: Send + Sync {
     ) -> impl Future<Output = Result<Vec<Deployment>>> + Send;
     /// Statistics of one package.
     fn package_stats(&self, package_id: i64) -> impl Future<Output = Result<PackageStats>> + Send;
+    /// Statistics over every package (the `/metrics` gauges).
+    fn deployment_totals(&self) -> impl Future<Output = Result<PackageStats>> + Send;
 }

@@ -663,28 +663,40 @@ impl Store for SqliteStore {
         .bind(package_id)
         .fetch_all(&self.pool)
         .await?;
-        let mut stats = PackageStats::default();
-        for row in rows {
-            let state: String = row.try_get("state")?;
-            let code: Option<String> = row.try_get("code")?;
-            let n = u64::try_from(row.try_get::<i64, _>("n")?).unwrap_or(0);
-            match DeploymentState::parse(&state) {
-                Some(DeploymentState::Waiting) => stats.waiting += n,
-                Some(DeploymentState::Notified) => stats.notified += n,
-                Some(DeploymentState::Success) => stats.success += n,
-                Some(DeploymentState::Error) => stats.error += n,
-                None => {
-                    return Err(Error::Corrupt {
-                        table: "deployments",
-                        column: "state",
-                        reason: format!("unknown state {state:?}"),
-                    });
-                }
-            }
-            if let Some(code) = code {
-                *stats.by_code.entry(code).or_default() += n;
+        stats_from_rows(&rows)
+    }
+
+    async fn deployment_totals(&self) -> Result<PackageStats> {
+        let rows =
+            sqlx::query("SELECT state, code, COUNT(*) AS n FROM deployments GROUP BY state, code")
+                .fetch_all(&self.pool)
+                .await?;
+        stats_from_rows(&rows)
+    }
+}
+
+fn stats_from_rows(rows: &[SqliteRow]) -> Result<PackageStats> {
+    let mut stats = PackageStats::default();
+    for row in rows {
+        let state: String = row.try_get("state")?;
+        let code: Option<String> = row.try_get("code")?;
+        let n = u64::try_from(row.try_get::<i64, _>("n")?).unwrap_or(0);
+        match DeploymentState::parse(&state) {
+            Some(DeploymentState::Waiting) => stats.waiting += n,
+            Some(DeploymentState::Notified) => stats.notified += n,
+            Some(DeploymentState::Success) => stats.success += n,
+            Some(DeploymentState::Error) => stats.error += n,
+            None => {
+                return Err(Error::Corrupt {
+                    table: "deployments",
+                    column: "state",
+                    reason: format!("unknown state {state:?}"),
+                });
             }
         }
-        Ok(stats)
+        if let Some(code) = code {
+            *stats.by_code.entry(code).or_default() += n;
+        }
     }
+    Ok(stats)
 }

@@ -263,6 +263,10 @@ async fn deployments_move_forward_only_and_are_counted() {
     );
     assert_eq!(stats.by_code.get("SUCCESS_3"), Some(&1));
     assert_eq!(stats.by_code.get("ERR_TIMEOUT"), Some(&1));
+    store.put_package(&package(101)).await.unwrap();
+    store.assign(devices[3], 101, T0).await.unwrap();
+    let totals = store.deployment_totals().await.unwrap();
+    assert_eq!((totals.waiting, totals.success, totals.error), (2, 1, 1));
 
     let history: Vec<_> = store
         .deployment_history(devices[0], 100)

@@ -1,0 +1,185 @@
+//! Test helpers shared by the server's integration tests: a throwaway PKI made with rcgen
+//! and a minimal HTTP/1.1 client over real TLS.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use rcgen::{
+    BasicConstraints, CertificateParams, CertificateRevocationListParams, DnType,
+    ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose,
+    RevokedCertParams, SerialNumber,
+};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+use tessera_server::tls::TlsMaterial;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
+
+pub type Identity = (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>);
+
+pub struct Pki {
+    pub ca_cert: CertificateDer<'static>,
+    pub issuer: Issuer<'static, KeyPair>,
+    pub server_chain: Vec<CertificateDer<'static>>,
+    pub server_key: PrivateKeyDer<'static>,
+}
+
+pub fn new_pki() -> Pki {
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::default();
+    ca.distinguished_name
+        .push(DnType::CommonName, "Test Device CA");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let ca_cert = ca.self_signed(&ca_key).unwrap().der().clone();
+    let issuer = Issuer::new(ca, ca_key);
+    let server_key = KeyPair::generate().unwrap();
+    let mut server = CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap();
+    server.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    let server_cert = server
+        .signed_by(&server_key, &issuer)
+        .unwrap()
+        .der()
+        .clone();
+    Pki {
+        ca_cert: ca_cert.clone(),
+        server_chain: vec![server_cert, ca_cert],
+        server_key: PrivatePkcs8KeyDer::from(server_key.serialize_der()).into(),
+        issuer,
+    }
+}
+
+pub fn client(
+    pki: &Pki,
+    name: &str,
+    serial: u8,
+) -> (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>) {
+    let key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(vec![name.to_owned()]).unwrap();
+    params.distinguished_name.push(DnType::CommonName, name);
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    params.serial_number = Some(SerialNumber::from_slice(&[serial]));
+    let cert = params.signed_by(&key, &pki.issuer).unwrap().der().clone();
+    (
+        vec![cert],
+        PrivatePkcs8KeyDer::from(key.serialize_der()).into(),
+    )
+}
+
+pub fn crl(pki: &Pki, revoked: &[u8]) -> rustls_pki_types::CertificateRevocationListDer<'static> {
+    let now = time::OffsetDateTime::now_utc();
+    let params = CertificateRevocationListParams {
+        this_update: now - time::Duration::minutes(1),
+        next_update: now + time::Duration::days(7),
+        crl_number: SerialNumber::from_slice(&[revoked.len() as u8 + 1]),
+        issuing_distribution_point: None,
+        revoked_certs: revoked
+            .iter()
+            .map(|&s| RevokedCertParams {
+                serial_number: SerialNumber::from_slice(&[s]),
+                revocation_time: now - time::Duration::minutes(1),
+                reason_code: None,
+                invalidity_date: None,
+            })
+            .collect(),
+        key_identifier_method: KeyIdMethod::Sha256,
+    };
+    params.signed_by(&pki.issuer).unwrap().der().clone()
+}
+
+pub fn material(pki: &Pki, revoked: &[u8]) -> TlsMaterial {
+    TlsMaterial {
+        server_chain: pki.server_chain.clone(),
+        server_key: Arc::new(pki.server_key.clone_key()),
+        client_roots: vec![pki.ca_cert.clone()],
+        crls: vec![crl(pki, revoked)],
+    }
+}
+
+/// A response: status code, raw header block, body bytes.
+pub struct Reply {
+    pub status: u16,
+    pub headers: String,
+    pub body: Vec<u8>,
+}
+
+/// Sends one raw HTTP/1.1 request (which must say `Connection: close`) over TLS to
+/// 127.0.0.1:`port`, presenting `identity` if given; `Err` if the handshake or exchange fails.
+pub async fn https(
+    port: u16,
+    ca: &CertificateDer<'static>,
+    identity: Option<Identity>,
+    request: &[u8],
+) -> Result<Reply, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca.clone()).unwrap();
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots);
+    let config = match identity {
+        Some((chain, key)) => builder.with_client_auth_cert(chain, key).unwrap(),
+        None => builder.with_no_client_auth(),
+    };
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = TcpStream::connect(("127.0.0.1", port))
+        .await
+        .map_err(|e| e.to_string())?;
+    let name = ServerName::try_from("127.0.0.1").unwrap();
+    let mut tls = connector
+        .connect(name, tcp)
+        .await
+        .map_err(|e| e.to_string())?;
+    tls.write_all(request).await.map_err(|e| e.to_string())?;
+    let mut raw = Vec::new();
+    // In TLS 1.3 a refused client certificate surfaces on the first read.
+    tls.read_to_end(&mut raw).await.map_err(|e| e.to_string())?;
+    parse(&raw)
+}
+
+/// The same over plain TCP.
+pub async fn http(port: u16, request: &[u8]) -> Result<Reply, String> {
+    let mut tcp = TcpStream::connect(("127.0.0.1", port))
+        .await
+        .map_err(|e| e.to_string())?;
+    tcp.write_all(request).await.map_err(|e| e.to_string())?;
+    let mut raw = Vec::new();
+    tcp.read_to_end(&mut raw).await.map_err(|e| e.to_string())?;
+    parse(&raw)
+}
+
+fn parse(raw: &[u8]) -> Result<Reply, String> {
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or("no header end")?;
+    let headers = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let status = headers
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or("no status")?;
+    Ok(Reply {
+        status,
+        headers,
+        body: raw[split + 4..].to_vec(),
+    })
+}
+
+/// A GET request.
+pub fn get(path: &str, extra_headers: &str) -> Vec<u8> {
+    format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n{extra_headers}\r\n")
+        .into_bytes()
+}
+
+/// A POST request with a body.
+pub fn post(path: &str, content_type: &str, body: &[u8]) -> Vec<u8> {
+    let mut request = format!(
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(body);
+    request
+}
