@@ -50,7 +50,8 @@ impl Randomness for OsRandomness {
     }
 }
 
-/// A deterministic counter-based generator for tests: byte i of call n is `seed + n + i`.
+/// A deterministic counter-based generator **for tests only** (predictable: never use it for
+/// real passwords): byte i of call n is `seed + n + i`.
 #[derive(Debug, Default)]
 pub struct SequenceRandomness {
     seed: u8,

@@ -84,8 +84,9 @@ if sub == "import":
             st["labels"][sha1(pem)] = label[0] if label else "?"
     if leaf is None:
         finish(1, err="fake security: no certificate carries the key's localKeyID\n")
-    if sha1(leaf) not in st["identities"]:
-        st["identities"].append(sha1(leaf))
+    if sha1(leaf) in st["identities"]:
+        finish(1, err="security: SecKeychainItemImport: The specified item already exists in the keychain.\n")
+    st["identities"].append(sha1(leaf))
     save(st)
     finish(out="1 identity imported.\n")
 

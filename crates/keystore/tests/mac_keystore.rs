@@ -565,3 +565,21 @@ fn unsafe_configured_paths_are_refused() {
         );
     }
 }
+
+#[test]
+fn putting_the_same_identity_again_keeps_it_and_deletes_nothing() {
+    let Some(fake) = Fake::new() else { return };
+    let store = fake.store();
+    let id = TestPki::new("Root A").identity("MAC01.local");
+    store.put_identity(&id).unwrap();
+    fake.clear_log();
+    // The fake answers the second import like the real tool: "already exists".
+    store.put_identity(&id).unwrap();
+    let calls = fake.calls();
+    assert!(calls.iter().any(|c| c.argv[0] == "import"));
+    assert!(
+        calls.iter().all(|c| c.argv[0] != "delete-identity"),
+        "{calls:?}"
+    );
+    assert_eq!(store.identity().unwrap().unwrap().leaf, *id.leaf());
+}

@@ -20,6 +20,7 @@
 mod atomic;
 mod permissions;
 
+use std::os::unix::fs::DirBuilderExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -53,8 +54,9 @@ pub struct FileKeystore {
     uid: Arc<dyn EffectiveUid>,
     random: Arc<dyn Randomness>,
     hook: Arc<dyn WriteHook>,
-    // Serialises writers within the process; one agent process owns the directory.
-    writer: Mutex<()>,
+    // Serialises operations within the process (a reader must not see a generation removed
+    // under it); one agent process owns the directory.
+    serial: Mutex<()>,
 }
 
 /// Options for [`FileKeystore`]; the defaults are the production choices.
@@ -115,12 +117,10 @@ impl FileKeystoreBuilder {
             uid: self.uid,
             random: self.random,
             hook: self.hook,
-            writer: Mutex::new(()),
+            serial: Mutex::new(()),
         })
     }
 }
-
-use std::os::unix::fs::DirBuilderExt as _;
 
 impl FileKeystore {
     /// Opens (creating if needed) the store at `root` with production settings.
@@ -149,7 +149,7 @@ impl FileKeystore {
 
     fn lock(&self) -> MutexGuard<'_, ()> {
         // A panic while holding the lock cannot leave files inconsistent (writes are atomic).
-        self.writer
+        self.serial
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -296,6 +296,7 @@ impl Keystore for FileKeystore {
     }
 
     fn identity(&self) -> Result<Option<InstalledIdentity>> {
+        let _guard = self.lock();
         let dir = self.checked_subdir(IDENTITY_DIR)?;
         match Self::current_generation(&dir)? {
             None => Ok(None),
