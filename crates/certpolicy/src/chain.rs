@@ -41,9 +41,11 @@ fn rule_for(e: &webpki::Error) -> RuleId {
         | E::UnsupportedCrlSignatureAlgorithmContext(_)
         | E::UnsupportedCrlSignatureAlgorithmForPublicKeyContext(_) => RuleId::Revocation,
         E::RequiredEkuNotFoundContext(_) | E::EmptyEkuExtension => RuleId::Eku,
-        E::UnsupportedSignatureAlgorithmContext(_)
-        | E::UnsupportedSignatureAlgorithmForPublicKeyContext(_)
-        | E::SignatureAlgorithmMismatch => RuleId::SignatureAlgorithm,
+        E::UnsupportedSignatureAlgorithmContext(_) | E::SignatureAlgorithmMismatch => {
+            RuleId::SignatureAlgorithm
+        }
+        // The signing key is outside what webpki verifies (e.g. RSA under 2048 bits).
+        E::UnsupportedSignatureAlgorithmForPublicKeyContext(_) => RuleId::KeyStrength,
         E::CaUsedAsEndEntity => RuleId::NotCa,
         E::BadDer
         | E::BadDerTime
@@ -146,6 +148,15 @@ fn common_validity(inputs: &Inputs<'_>) -> Option<i64> {
     (start <= end).then_some(start)
 }
 
+/// Whether a CA (not the leaf) already failed rule `key-strength`.
+fn weak_ca_on_path(out: &Findings) -> bool {
+    out.0.iter().any(|f| {
+        f.rule == RuleId::KeyStrength
+            && f.outcome == crate::rule::Outcome::Fail
+            && f.subject.kind != crate::report::SubjectKind::Leaf
+    })
+}
+
 /// Runs the parity checks and webpki, adding `chain` and `revocation` findings (and
 /// findings for other rules when webpki is the only one that sees a problem).
 pub(crate) fn check(inputs: &Inputs<'_>, now: i64, require_revocation: bool, out: &mut Findings) {
@@ -171,9 +182,10 @@ pub(crate) fn check(inputs: &Inputs<'_>, now: i64, require_revocation: bool, out
             );
         }
     }
-    // OpenSSL refuses a CA whose key usage lacks keyCertSign (errors 79/32); webpki does not look.
-    for (step, cert) in inputs.path_cas() {
-        if let (Step::Intermediate(_), Some(x)) = (step, cert.x509())
+    // OpenSSL refuses a CA whose key usage lacks keyCertSign (errors 79/32), the root
+    // included (verified: 79 at the root); webpki does not look.
+    for (_, cert) in inputs.path_cas() {
+        if let Some(x) = cert.x509()
             && let Some(problem) = ca_key_cert_sign_problem(x)
         {
             out.fail(RuleId::Chain, &cert.subject, problem);
@@ -318,7 +330,13 @@ pub(crate) fn check(inputs: &Inputs<'_>, now: i64, require_revocation: bool, out
                 return;
             }
             Err(e) => {
-                let rule = rule_for(&e);
+                let mut rule = rule_for(&e);
+                // aws-lc refuses to verify with an RSA key under 2048 bits and webpki then
+                // reports a bad signature: when a CA on the path already fails key-strength,
+                // that is the cause (OpenSSL: error 67), and the signature is unknown, not bad.
+                if e == webpki::Error::InvalidSignatureForPublicKey && weak_ca_on_path(out) {
+                    rule = RuleId::KeyStrength;
+                }
                 stopped_at = Some(rule);
                 let explained = if rule == RuleId::Revocation {
                     revocation::explain(&e, inputs, &crls.indices, now)

@@ -63,6 +63,11 @@ basicConstraints = critical,CA:true
 keyUsage = critical,keyCertSign,cRLSign
 subjectKeyIdentifier = hash
 
+[root_no_keycertsign]
+basicConstraints = critical,CA:true
+keyUsage = critical,cRLSign
+subjectKeyIdentifier = hash
+
 [int]
 basicConstraints = critical,CA:true,pathlen:0
 keyUsage = critical,keyCertSign,cRLSign
@@ -359,6 +364,8 @@ impl Corpus {
         c.key("other.key", "rsa2048");
         c.key("leaf1024.key", "rsa1024");
         c.key("leaf384.key", "ec384");
+        c.key("leaf256.key", "ec256");
+        c.key("int1024.key", "rsa1024");
         c.key("leaf521.key", "ec521");
 
         // Root and its variants (same key and name, so CRLs and signatures still match).
@@ -375,6 +382,26 @@ impl Corpus {
             ("200101000000Z", "251201000000Z"),
             "sha256",
             "root-expired.pem",
+        );
+        c.issue(
+            &root_ca,
+            None,
+            "root.key",
+            "root.csr",
+            "root_no_keycertsign",
+            valid,
+            "sha256",
+            "root-no-keycertsign.pem",
+        );
+        c.issue(
+            &root_ca,
+            None,
+            "root.key",
+            "root.csr",
+            "root",
+            valid,
+            "sha1",
+            "root-sha1.pem",
         );
 
         // Intermediate and its variants.
@@ -504,6 +531,7 @@ impl Corpus {
         for (key, out) in [
             ("leaf1024.key", "leaf-rsa1024.pem"),
             ("leaf384.key", "leaf-p384.pem"),
+            ("leaf256.key", "leaf-p256.pem"),
             ("leaf521.key", "leaf-p521.pem"),
         ] {
             let csr = format!("{out}.csr");
@@ -519,6 +547,40 @@ impl Corpus {
             valid,
             "sha256",
             "leaf-impostor.pem",
+        );
+
+        // An RSA-1024 intermediate with its own leaf and CRL (same CA database).
+        c.csr(
+            "int1024.key",
+            "/CN=Tessera Weak Intermediate",
+            "int1024.csr",
+        );
+        c.issue(
+            &root_ca,
+            Some("root.pem"),
+            "root.key",
+            "int1024.csr",
+            "int",
+            valid,
+            "sha256",
+            "int1024.pem",
+        );
+        c.issue(
+            &int_ca,
+            Some("int1024.pem"),
+            "int1024.key",
+            "leaf.csr",
+            "leaf",
+            valid,
+            "sha256",
+            "leaf-under-int1024.pem",
+        );
+        c.crl(
+            &int_ca,
+            "int1024.pem",
+            "int1024.key",
+            (CRL_LAST, CRL_NEXT),
+            "int1024.crl",
         );
 
         // CRLs before any revocation.
@@ -770,6 +832,33 @@ fn cases() -> Vec<Case> {
         Case {
             anchors: &["root-expired.pem"],
             ..case("root expired", "leaf.pem", Parity(10, &[R::Validity]))
+        },
+        Case {
+            anchors: &["root-no-keycertsign.pem"],
+            ..case(
+                "root KU without keyCertSign",
+                "leaf.pem",
+                Parity(79, &[R::Chain]),
+            )
+        },
+        // A root's own signature is not relied on, by OpenSSL or by the policy.
+        Case {
+            intermediates: &["int1024.pem"],
+            crls: &["int1024.crl", "root.crl"],
+            ..case(
+                "RSA-1024 intermediate",
+                "leaf-under-int1024.pem",
+                Parity(67, &[R::KeyStrength]),
+            )
+        },
+        case(
+            "EC P-256 leaf (keyEncipherment on an EC key)",
+            "leaf-p256.pem",
+            Pass,
+        ),
+        Case {
+            anchors: &["root-sha1.pem"],
+            ..case("SHA-1 self-signed root", "leaf.pem", Pass)
         },
         Case {
             intermediates: &["int-expired.pem"],
