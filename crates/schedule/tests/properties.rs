@@ -131,7 +131,8 @@ fn drive<R: Rotation>(
     Ok(trace)
 }
 
-/// Drives the fast scheduler but persists and reloads it after every event.
+/// Drives the fast scheduler but persists and reloads it after every event and after every
+/// answer of `next` other than `Execute`.
 fn drive_resuming(
     config: ScheduleConfig,
     specs: &[PackageSpec],
@@ -145,6 +146,11 @@ fn drive_resuming(
     let mut trace = Vec::new();
     for _ in 0..MAX_STEPS * 3 {
         let action = scheduler.next(now);
+        if !matches!(action, Action::Execute { .. } | Action::Idle) {
+            // Also crash between `next` and the event (Execute must be persisted by the
+            // agent too, but resuming it reports ERR_EXECUTE_INTERRUPTED by design).
+            scheduler = Scheduler::from_json(&scheduler.to_json()).map_err(|e| e.to_string())?;
+        }
         let event = match action {
             Action::Idle => return Ok(trace),
             Action::Wait { until } => {
