@@ -12,8 +12,7 @@ use tessera_benches::{Measurement, ratio_line};
 use tessera_schedule::simulate::{AllSucceed, run};
 use tessera_schedule::{
     PackageId, PackageSpec, Priority, QueueRotation, Rotation, ScheduleConfig, Scheduler,
-    Timestamp,
-    reference::ScanRotation,
+    Timestamp, reference::ScanRotation,
 };
 
 /// Priorities 1..=10 spread over the packages, as OCS consoles assign them.
@@ -38,8 +37,14 @@ fn simulate<R: Rotation>(specs: &[PackageSpec]) -> anyhow::Result<u64> {
     scheduler
         .packages_changed(Timestamp(0), specs)
         .context("package set")?;
-    let summary = run(&mut scheduler, Timestamp(0), &mut AllSucceed, u64::MAX, |_, _| {})
-        .context("simulation")?;
+    let summary = run(
+        &mut scheduler,
+        Timestamp(0),
+        &mut AllSucceed,
+        u64::MAX,
+        |_, _| {},
+    )
+    .context("simulation")?;
     Ok(summary.steps)
 }
 
@@ -52,7 +57,11 @@ fn per_step(duration: Duration, steps: u64) -> f64 {
     duration.as_secs_f64() * 1e9 / steps as f64
 }
 
-fn measure<R: Rotation>(name: &str, specs: &[PackageSpec], runs: usize) -> anyhow::Result<Measurement> {
+fn measure<R: Rotation>(
+    name: &str,
+    specs: &[PackageSpec],
+    runs: usize,
+) -> anyhow::Result<Measurement> {
     let expected = expected_steps(specs);
     let mut failure = None;
     let measurement = Measurement::run(name, runs, || match simulate::<R>(specs) {
@@ -69,7 +78,10 @@ fn measure<R: Rotation>(name: &str, specs: &[PackageSpec], runs: usize) -> anyho
 fn main() -> anyhow::Result<()> {
     let specs = packages(1_000, 1_000);
     let steps = expected_steps(&specs);
-    println!("schedule: {} packages x 1000 fragments = {steps} steps to completion", specs.len());
+    println!(
+        "schedule: {} packages x 1000 fragments = {steps} steps to completion",
+        specs.len()
+    );
     let ours = measure::<QueueRotation>("tessera-schedule (queues)", &specs, 5)?;
     let naive = measure::<ScanRotation>("naive reference (scan)", &specs, 1)?;
     for m in [&ours, &naive] {
@@ -85,7 +97,10 @@ fn main() -> anyhow::Result<()> {
     println!("{}", ratio_line(&ours, &naive));
 
     println!("\nper-step cost by package count (about 200,000 steps each):");
-    println!("  {:>8} {:>14} {:>14}", "packages", "queues ns/step", "naive ns/step");
+    println!(
+        "  {:>8} {:>14} {:>14}",
+        "packages", "queues ns/step", "naive ns/step"
+    );
     for count in [10u64, 100, 1_000] {
         let specs = packages(count, (200_000 / count) as u32);
         let steps = expected_steps(&specs);
