@@ -10,6 +10,7 @@ use tessera_cli::{LogArgs, finish, not_yet_available};
 mod cmd_ca;
 mod cmd_cert;
 mod cmd_manifest;
+mod cmd_package;
 
 /// The Tessera server: device enrollment and PKI, Munki manifests and repository, and OCS
 /// Inventory NG compatible package delivery.
@@ -47,8 +48,8 @@ enum Command {
     Ca(cmd_ca::CaArgs),
     /// Check a certificate against the device policy.
     Cert(cmd_cert::CertArgs),
-    /// Build, list, show and delete packages.
-    Package(Pending),
+    /// Build, list and show packages.
+    Package(cmd_package::PackageArgs),
     /// Show and resolve Munki manifests.
     Manifest(cmd_manifest::ManifestArgs),
     /// Rebuild the Munki catalogs from pkgsinfo.
@@ -75,7 +76,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(_) => Err(not_yet_available("serve", 9)),
         Command::Ca(args) => cmd_ca::run(&cli.data, args),
         Command::Cert(args) => cmd_cert::run(args),
-        Command::Package(_) => Err(not_yet_available("package", 6)),
+        Command::Package(args) => cmd_package::run(&cli.data, args),
         Command::Manifest(args) => cmd_manifest::run(args, &cli.data),
         Command::Makecatalogs(args) => cmd_manifest::run_makecatalogs(args, &cli.data),
         Command::Device(_) => Err(not_yet_available("device", 9)),

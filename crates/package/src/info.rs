@@ -226,6 +226,8 @@ impl PackageInfo {
             fields.get("DIGEST_ENCODE"),
             fields.get("DIGEST"),
         ) {
+            // The writer puts an empty DIGEST on payload-less packages: same as absent.
+            (_, _, Some(value)) if fragment_count == 0 && value.trim().is_empty() => None,
             (Some(algo), Some(encode), Some(value)) => {
                 Some(OcsDigest::from_fields(algo.trim(), encode, value)?)
             }

@@ -65,5 +65,6 @@ pub use info::{Integrity, PackageInfo};
 pub use model::{Action, Label, Notification, PackageId, Priority, Protocol};
 pub use package::{Package, PackageSpec};
 pub use repository::{
-    ARCHIVE_FILE, DEFAULT_FRAGMENT_SIZE, INFO_FILE, PayloadSource, Repository, StoredPackage,
+    ARCHIVE_FILE, DEFAULT_FRAGMENT_SIZE, Durability, INFO_FILE, PayloadSource, Repository,
+    StoredPackage,
 };

@@ -38,10 +38,26 @@ pub enum PayloadSource<'a> {
     Reader(&'a mut dyn Read),
 }
 
+/// Whether a build waits for the archive to reach the disk before publishing it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// `fsync` the archive, `info` and directory before and after the rename, flushing the
+    /// archive progressively while it is written: a crash never leaves a published package
+    /// with missing bytes. Costs the disk's write time for the whole payload.
+    #[default]
+    Synced,
+    /// Leave the archive to the kernel's write-back (as `cp` and `split` do); `info` is still
+    /// synced and the publish is still an atomic rename. After a crash the archive may be
+    /// short; `Repository::load` then reports its size mismatch and agents refuse it by
+    /// digest.
+    WriteBack,
+}
+
 /// A package directory tree (`<data>/repo/download`).
 #[derive(Debug, Clone)]
 pub struct Repository {
     root: PathBuf,
+    durability: Durability,
 }
 
 /// A package as found in the repository.
@@ -72,7 +88,17 @@ impl StoredPackage {
 impl Repository {
     /// A repository rooted at `root` (created on the first build).
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into() }
+        Self {
+            root: root.into(),
+            durability: Durability::default(),
+        }
+    }
+
+    /// The same repository, building with `durability`.
+    #[must_use]
+    pub fn with_durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
     }
 
     /// The repository of a server data directory: `<data>/repo/download`.
@@ -111,7 +137,14 @@ impl Repository {
         let archive_path = staging.path().join(ARCHIVE_FILE);
         let archive =
             File::create(&archive_path).map_err(|e| Error::io("creating", &archive_path, e))?;
-        let digests = digest_into(archive, source, fragment_size, progress, &archive_path)?;
+        let digests = digest_into(
+            archive,
+            source,
+            fragment_size,
+            self.durability,
+            progress,
+            &archive_path,
+        )?;
 
         let plan = FragmentPlan::with_fragment_size(digests.size, fragment_size)?;
         let integrity = Integrity::new(plan, digests.sha256, digests.fragment_sha256)?;
@@ -173,6 +206,17 @@ impl Repository {
             Err(e) if e.kind() == io::ErrorKind::NotFound => 0,
             Err(e) => return Err(Error::io("reading", dir.join(ARCHIVE_FILE), e)),
         };
+        if let Some(integrity) = &info.integrity {
+            let expected = integrity.plan().payload_size();
+            if archive_size != expected {
+                return Err(Error::Archive {
+                    path: dir.join(ARCHIVE_FILE),
+                    reason: format!(
+                        "is {archive_size} bytes but info says {expected}; the package is incomplete (a crash during its build?): delete and rebuild it"
+                    ),
+                });
+            }
+        }
         Ok(StoredPackage {
             info,
             dir,
@@ -207,10 +251,12 @@ fn digest_into(
     archive: File,
     source: PayloadSource<'_>,
     fragment_size: u64,
+    durability: Durability,
     progress: &mut dyn FnMut(u64),
     archive_path: &Path,
 ) -> Result<PayloadDigests> {
     let write_error = |e| Error::io("writing", archive_path, e);
+    let archive = SyncingFile::new(archive, durability).map_err(write_error)?;
     let mut digester = Digester::new(archive, fragment_size).map_err(write_error)?;
     match source {
         PayloadSource::File(path) => {
@@ -235,7 +281,7 @@ fn digest_into(
         }
     }
     let (digests, archive) = digester.finish().map_err(write_error)?;
-    archive.sync_all().map_err(write_error)?;
+    archive.finish().map_err(write_error)?;
     Ok(digests)
 }
 
@@ -270,6 +316,82 @@ impl<W: Write> Write for ProgressWriter<'_, W> {
 
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush()
+    }
+}
+
+/// The archive file, flushed to disk while it is written: every `SYNC_EVERY` bytes a
+/// helper thread (which waits on the disk, not the CPU) runs `fdatasync` on a second
+/// handle, so the final sync before publishing has little left to do instead of writing
+/// the whole payload after hashing has finished.
+struct SyncingFile {
+    file: File,
+    unsynced: u64,
+    wake: Option<std::sync::mpsc::SyncSender<()>>,
+    syncer: Option<std::thread::JoinHandle<io::Result<()>>>,
+}
+
+const SYNC_EVERY: u64 = 32 * 1024 * 1024;
+
+impl SyncingFile {
+    fn new(file: File, durability: Durability) -> io::Result<Self> {
+        if durability == Durability::WriteBack {
+            return Ok(Self {
+                file,
+                unsynced: 0,
+                wake: None,
+                syncer: None,
+            });
+        }
+        let handle = file.try_clone()?;
+        // One pending request is enough: a sync covers everything written before it.
+        let (wake, requests) = std::sync::mpsc::sync_channel::<()>(1);
+        let syncer = std::thread::Builder::new()
+            .name("tessera-fsync".into())
+            .spawn(move || {
+                for () in requests {
+                    handle.sync_data()?;
+                }
+                Ok(())
+            })?;
+        Ok(Self {
+            file,
+            unsynced: 0,
+            wake: Some(wake),
+            syncer: Some(syncer),
+        })
+    }
+
+    fn finish(mut self) -> io::Result<()> {
+        if self.syncer.is_none() {
+            return Ok(());
+        }
+        self.wake = None;
+        match self.syncer.take().map(std::thread::JoinHandle::join) {
+            Some(Ok(result)) => result?,
+            _ => return Err(io::Error::other("the fsync helper thread panicked")),
+        }
+        self.file.sync_all()
+    }
+}
+
+impl Write for SyncingFile {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let n = self.file.write(data)?;
+        self.unsynced += n as u64;
+        if self.unsynced >= SYNC_EVERY {
+            self.unsynced = 0;
+            if let Some(wake) = &self.wake {
+                // Full means a sync is already queued, which will cover these bytes too.
+                if let Err(std::sync::mpsc::TrySendError::Disconnected(())) = wake.try_send(()) {
+                    return Err(io::Error::other("the fsync helper thread stopped"));
+                }
+            }
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
     }
 }
 
