@@ -478,6 +478,49 @@ impl Ca {
         }
     }
 
+    /// Evaluates `issued` against tessera-certpolicy's default policy at the clock's time,
+    /// with this CA's chain and `crls`; without CRLs (before the first is published) the
+    /// revocation rule is skipped instead of failed. This is how the CA proves that what it
+    /// issues is what relying parties accept.
+    pub fn prove(
+        &self,
+        issued: &IssuedCertificate,
+        crls: Option<&PublishedCrls>,
+    ) -> Result<tessera_certpolicy::Report, CaError> {
+        use tessera_certpolicy::{CertificateDer, CertificateRevocationListDer, Policy, UnixTime};
+        let leaf = pem_block(&issued.certificate_pem, "CERTIFICATE").map_err(|reason| {
+            CaError::InvalidCaMaterial {
+                what: "issued certificate",
+                reason,
+            }
+        })?;
+        let leaf = CertificateDer::from(leaf);
+        let intermediates: Vec<CertificateDer<'static>> = self
+            .intermediates_der()
+            .into_iter()
+            .map(CertificateDer::from)
+            .collect();
+        let anchors = [CertificateDer::from(self.root_der().to_vec())];
+        let crls: Vec<CertificateRevocationListDer<'static>> = crls
+            .map(PublishedCrls::all_der)
+            .unwrap_or_default()
+            .into_iter()
+            .map(CertificateRevocationListDer::from)
+            .collect();
+        let mut policy = Policy::default();
+        policy.require_revocation_status = !crls.is_empty();
+        let secs = u64::try_from(self.services.clock.now().unix_timestamp()).unwrap_or(0);
+        let now = UnixTime::since_unix_epoch(std::time::Duration::from_secs(secs));
+        Ok(policy.evaluate(
+            &leaf,
+            &intermediates,
+            &anchors,
+            &crls,
+            issued.computer_name.as_str(),
+            now,
+        ))
+    }
+
     fn issue_for_key(
         &self,
         name: &ComputerName,

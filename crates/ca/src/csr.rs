@@ -43,12 +43,16 @@ impl DeviceCsr {
                 rest.len()
             )));
         }
+        let subject_pki = &request.certification_request_info.subject_pki;
+        // Before the signature check: aws-lc will not verify with a weak RSA key, and
+        // "too small" is the useful answer, not "bad signature".
+        check_key_strength(subject_pki)?;
         request
             .verify_signature()
             .map_err(|e| CaError::CsrBadSignature {
                 reason: e.to_string(),
             })?;
-        let spki = request.certification_request_info.subject_pki.raw;
+        let spki = subject_pki.raw;
         let public_key = rcgen::SubjectPublicKeyInfo::from_der(spki).map_err(|e| {
             CaError::CsrKeyUnsupported {
                 reason: e.to_string(),
@@ -92,6 +96,57 @@ impl DeviceCsr {
         Ok(())
     }
 }
+
+/// The device policy's key rule (rule `key-strength`): RSA of at least 2048 bits, or EC on
+/// P-256 or P-384. Checked here so that a weak key is refused with a reason instead of
+/// being certified into a certificate the policy then rejects.
+fn check_key_strength(spki: &x509_parser::x509::SubjectPublicKeyInfo<'_>) -> Result<(), CaError> {
+    use x509_parser::oid_registry::{OID_EC_P256, OID_NIST_EC_P384};
+    use x509_parser::public_key::PublicKey;
+    let unsupported = |reason: String| CaError::CsrKeyUnsupported { reason };
+    match spki.parsed() {
+        Ok(PublicKey::RSA(rsa)) => {
+            let bits = rsa.key_size();
+            if bits < MIN_RSA_BITS {
+                return Err(unsupported(format!(
+                    "an RSA key of {bits} bits is too small"
+                )));
+            }
+            if bits > MAX_RSA_BITS {
+                return Err(unsupported(format!(
+                    "an RSA key of {bits} bits is larger than {MAX_RSA_BITS}"
+                )));
+            }
+            Ok(())
+        }
+        Ok(PublicKey::EC(_)) => {
+            let curve = spki
+                .algorithm
+                .parameters
+                .as_ref()
+                .and_then(|p| p.as_oid().ok());
+            match curve {
+                Some(oid) if oid == OID_EC_P256 || oid == OID_NIST_EC_P384 => Ok(()),
+                Some(oid) => Err(unsupported(format!(
+                    "the EC curve {oid} is not P-256 or P-384"
+                ))),
+                None => Err(unsupported("the EC key names no curve".into())),
+            }
+        }
+        Ok(_) => Err(unsupported(format!(
+            "the key algorithm {} is not RSA or EC",
+            spki.algorithm.algorithm
+        ))),
+        Err(e) => Err(unsupported(format!(
+            "the public key cannot be parsed ({e})"
+        ))),
+    }
+}
+
+/// Smallest RSA modulus certified (the device policy's minimum).
+pub const MIN_RSA_BITS: usize = 2048;
+/// Largest RSA modulus certified: bigger keys only cost verification time.
+pub const MAX_RSA_BITS: usize = 8192;
 
 fn unreadable(reason: String) -> CaError {
     CaError::CsrUnreadable { reason }
@@ -201,6 +256,16 @@ mod tests {
         der[at] = b'X';
         let err = DeviceCsr::parse(&der).unwrap_err();
         assert!(matches!(err, CaError::CsrBadSignature { .. }), "{err}");
+    }
+
+    #[test]
+    fn keys_the_policy_rejects_are_refused_with_the_reason() {
+        let ed = KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
+        let err = DeviceCsr::parse(csr_pem(Some("A"), &[], &ed).as_bytes()).unwrap_err();
+        assert!(matches!(err, CaError::CsrKeyUnsupported { .. }), "{err}");
+        assert!(err.to_string().contains("not RSA or EC"), "{err}");
+        let p384 = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384).unwrap();
+        DeviceCsr::parse(csr_pem(Some("A"), &[], &p384).as_bytes()).unwrap();
     }
 
     #[test]

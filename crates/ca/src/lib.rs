@@ -69,7 +69,7 @@ mod serial;
 pub use authority::{Ca, CaMaterial, CaServices, InitOptions};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use crl::{PublishedCrls, SignedCrl};
-pub use csr::{DeviceCsr, MAX_CSR_BYTES};
+pub use csr::{DeviceCsr, MAX_CSR_BYTES, MAX_RSA_BITS, MIN_RSA_BITS};
 pub use error::CaError;
 pub use home::CaHome;
 pub use ledger::{

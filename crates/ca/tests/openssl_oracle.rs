@@ -244,6 +244,35 @@ fn csrs_with_extra_extensions_get_the_policy_and_nothing_else() {
 }
 
 #[test]
+fn a_csr_with_a_weak_rsa_key_is_refused() {
+    if !openssl_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = openssl(
+        dir.path(),
+        &[
+            "req",
+            "-new",
+            "-newkey",
+            "rsa:1024",
+            "-nodes",
+            "-keyout",
+            "k.pem",
+            "-subj",
+            "/CN=MAC01.local",
+            "-out",
+            "weak.csr",
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let err = DeviceCsr::parse(&std::fs::read(dir.path().join("weak.csr")).unwrap()).unwrap_err();
+    assert!(matches!(err, CaError::CsrKeyUnsupported { .. }), "{err}");
+    assert!(err.to_string().contains("1024 bits is too small"), "{err}");
+}
+
+#[test]
 fn a_csr_with_a_bad_signature_is_refused() {
     if !openssl_available() {
         return;

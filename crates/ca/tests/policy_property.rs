@@ -67,10 +67,15 @@ proptest! {
         let report = evaluate(&issued.certificate_pem, &f.ca.sign_crls().unwrap(), &name);
         prop_assert!(report.passed(), "{}", report);
 
+        // The CA's own proof agrees, before any CRL and with one.
+        prop_assert!(f.ca.prove(&issued, None).unwrap().passed());
+
         f.ca.revoke(&issued.serial, RevocationReason::KeyCompromise).unwrap();
         let report = evaluate(&issued.certificate_pem, &f.ca.sign_crls().unwrap(), &name);
         prop_assert!(!report.passed());
         prop_assert!(report.failed_rules().contains(&RuleId::Revocation), "{}", report);
+        let proof = f.ca.prove(&issued, Some(&f.ca.sign_crls().unwrap())).unwrap();
+        prop_assert!(proof.failed_rules().contains(&RuleId::Revocation));
     }
 }
 
