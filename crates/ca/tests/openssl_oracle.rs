@@ -104,7 +104,7 @@ fn openssl_accepts_issued_chains_and_rejects_revoked_ones() {
     let at = (NOW + time::Duration::minutes(1)).unix_timestamp();
     for (algorithm, two_tier, seed) in [
         (KeyAlgorithm::EcdsaP256, true, 21),
-        (KeyAlgorithm::Rsa2048, false, 22),
+        (KeyAlgorithm::Rsa3072, false, 22),
     ] {
         let f = fixture(algorithm, two_tier, seed);
         let dir = tempfile::tempdir().unwrap();
