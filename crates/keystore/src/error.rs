@@ -150,6 +150,16 @@ pub enum KeystoreError {
         #[source]
         source: std::io::Error,
     },
+    /// A command ran longer than the runner allows and was killed.
+    #[error(
+        "`{command}` did not finish within {timeout:?} and was killed; check whether the tool is waiting for input or a GUI prompt"
+    )]
+    TimedOut {
+        /// The command line with every secret argument redacted.
+        command: String,
+        /// The limit.
+        timeout: std::time::Duration,
+    },
     /// A command of class "root required" was about to run without root.
     #[error(
         "`{command}` needs root but the agent runs as uid {euid}; run the agent as root (the launchd daemon / systemd service does)"

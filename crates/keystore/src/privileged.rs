@@ -10,9 +10,11 @@ use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::io::Write as _;
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use zeroize::Zeroizing;
@@ -416,7 +418,12 @@ pub struct CommandRunner {
     uid: Arc<dyn EffectiveUid>,
     // Declared program path → the path actually run (tests point this at a fake).
     tool_paths: BTreeMap<&'static str, PathBuf>,
+    // A hung tool must not hang the agent.
+    timeout: Duration,
 }
+
+/// How long a command may run unless the runner is configured otherwise.
+pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
 
 impl Default for CommandRunner {
     fn default() -> Self {
@@ -433,7 +440,15 @@ impl CommandRunner {
         Self {
             uid,
             tool_paths: BTreeMap::new(),
+            timeout: DEFAULT_COMMAND_TIMEOUT,
         }
+    }
+
+    /// Kills a command that runs longer than `timeout`.
+    #[must_use]
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
     }
 
     /// Runs `actual` wherever a declaration names `declared` (for example a fake `security`).
@@ -495,6 +510,8 @@ impl CommandRunner {
             .env_clear()
             .env("PATH", CHILD_PATH)
             .env("LANG", "C")
+            // Its own process group, so a timeout can kill everything it started.
+            .process_group(0)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         for arg in &invocation.args {
@@ -533,28 +550,85 @@ impl CommandRunner {
             program: program.clone(),
             source,
         })?;
-        let writer = process.stdin.take();
-        let output = std::thread::scope(|scope| {
-            if let (Some(mut pipe), Some(data)) = (writer, stdin_data.as_ref()) {
-                // A separate thread, so a tool that writes before it reads cannot deadlock us.
-                scope.spawn(move || {
-                    // The tool may exit without reading; its exit status tells the story.
-                    let _ = pipe.write_all(data);
-                });
-            }
-            process.wait_with_output()
-        })
+        let (status, stdout, stderr) = wait_with_deadline(
+            &mut process,
+            stdin_data.as_deref().map(Vec::as_slice),
+            self.timeout,
+        )
         .map_err(|source| KeystoreError::Spawn {
             program: program.clone(),
             source,
         })?;
+        let Some(status) = status else {
+            return Err(KeystoreError::TimedOut {
+                command: command_line,
+                timeout: self.timeout,
+            });
+        };
         Ok(CommandOutput {
-            status: output.status,
-            stdout: Zeroizing::new(String::from_utf8_lossy(&output.stdout).into_owned()),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            status,
+            stdout: Zeroizing::new(String::from_utf8_lossy(&stdout).into_owned()),
+            stderr: String::from_utf8_lossy(&stderr).into_owned(),
             command_line,
         })
     }
+}
+
+/// Feeds `stdin`, collects stdout and stderr, and waits at most `timeout`; on timeout the
+/// process is killed and the status is None. Separate threads for the pipes, so a tool that
+/// writes before it reads cannot deadlock us.
+fn wait_with_deadline(
+    process: &mut std::process::Child,
+    stdin: Option<&[u8]>,
+    timeout: Duration,
+) -> std::io::Result<(Option<ExitStatus>, Vec<u8>, Vec<u8>)> {
+    use std::io::Read as _;
+    let writer = process.stdin.take();
+    let mut out_pipe = process.stdout.take();
+    let mut err_pipe = process.stderr.take();
+    std::thread::scope(|scope| {
+        if let (Some(mut pipe), Some(data)) = (writer, stdin) {
+            // The tool may exit without reading; its exit status tells the story.
+            scope.spawn(move || {
+                let _ = pipe.write_all(data);
+            });
+        }
+        let out = scope.spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(p) = out_pipe.as_mut() {
+                let _ = p.read_to_end(&mut buf);
+            }
+            buf
+        });
+        let err = scope.spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(p) = err_pipe.as_mut() {
+                let _ = p.read_to_end(&mut buf);
+            }
+            buf
+        });
+        let deadline = Instant::now() + timeout;
+        let status = loop {
+            if let Some(status) = process.try_wait()? {
+                break Some(status);
+            }
+            if Instant::now() >= deadline {
+                // Kill the whole process group, so grandchildren holding our pipes die too.
+                // Already-exited races are harmless: kill then reports an error we ignore.
+                let _ = rustix::process::kill_process_group(
+                    rustix::process::Pid::from_child(process),
+                    rustix::process::Signal::KILL,
+                );
+                let _ = process.kill();
+                let _ = process.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        let stdout = out.join().unwrap_or_default();
+        let stderr = err.join().unwrap_or_default();
+        Ok((status, stdout, stderr))
+    })
 }
 
 #[cfg(test)]

@@ -231,3 +231,23 @@ fn documented_table_matches_the_declarations() {
         doc_path.display()
     );
 }
+
+#[test]
+fn hung_tool_is_killed_with_its_children_and_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let tool = dir.path().join("security");
+    // The grandchild `sleep` holds the output pipes; the whole group must die.
+    std::fs::write(&tool, "#!/bin/bash\nsleep 600\n").unwrap();
+    std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let runner = CommandRunner::new(Arc::new(FixedUid(0)))
+        .with_tool_path("/usr/bin/security", &tool)
+        .with_timeout(std::time::Duration::from_millis(300));
+    let err = runner
+        .run(
+            &Invocation::new(&commands::SECURITY_FIND_IDENTITY),
+            &NoCredentials,
+        )
+        .unwrap_err();
+    assert!(matches!(err, KeystoreError::TimedOut { .. }), "{err}");
+    assert!(err.to_string().contains("was killed"), "{err}");
+}
