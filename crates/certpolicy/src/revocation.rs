@@ -4,12 +4,36 @@
 
 use webpki::{BorrowedCertRevocationList, CertRevocationList};
 
+use x509_parser::extensions::ParsedExtension;
 use x509_parser::prelude::X509Certificate;
+use x509_parser::revocation_list::CertificateRevocationList;
 
 use crate::findings::Findings;
 use crate::input::{Inputs, Step};
 use crate::report::Subject;
 use crate::rule::RuleId;
+
+/// The CRL's authority key identifier: with the issuer name, it tells two CAs of the same
+/// name apart (e.g. before and after a key rollover).
+fn authority_key_id<'c>(crl: &'c CertificateRevocationList<'_>) -> Option<&'c [u8]> {
+    crl.extensions()
+        .iter()
+        .find_map(|ext| match ext.parsed_extension() {
+            ParsedExtension::AuthorityKeyIdentifier(aki) => {
+                aki.key_identifier.as_ref().map(|id| id.0)
+            }
+            _ => None,
+        })
+}
+
+fn subject_key_id<'c>(x: &'c X509Certificate<'_>) -> Option<&'c [u8]> {
+    x.extensions()
+        .iter()
+        .find_map(|ext| match ext.parsed_extension() {
+            ParsedExtension::SubjectKeyIdentifier(ski) => Some(ski.0),
+            _ => None,
+        })
+}
 
 /// The CRLs handed to webpki, and which supplied CRLs they are.
 pub(crate) struct UsableCrls<'a> {
@@ -35,14 +59,14 @@ pub(crate) fn usable_crls<'a>(inputs: &Inputs<'a>, now: i64, out: &mut Findings)
             }
         };
         let issuer = parsed.issuer().as_raw();
-        let rank = |crl: &x509_parser::revocation_list::CertificateRevocationList<'_>| {
+        let rank = |crl: &CertificateRevocationList<'_>| {
             (crl.crl_number().cloned(), crl.last_update().timestamp())
         };
         let same_issuer = newest.iter().position(|&j| {
-            inputs.crls[j]
-                .parsed
-                .as_ref()
-                .is_ok_and(|other| other.issuer().as_raw() == issuer)
+            inputs.crls[j].parsed.as_ref().is_ok_and(|other| {
+                other.issuer().as_raw() == issuer
+                    && authority_key_id(other) == authority_key_id(parsed)
+            })
         });
         match same_issuer {
             Some(pos) => {
@@ -59,9 +83,11 @@ pub(crate) fn usable_crls<'a>(inputs: &Inputs<'a>, now: i64, out: &mut Findings)
         }
     }
 
-    let path_issuers: Vec<&[u8]> = inputs
+    // The path's CAs by name and subject key identifier: a CRL counts for a CA when the
+    // names match and the key identifiers do not contradict each other.
+    let path_issuers: Vec<(&[u8], Option<&[u8]>)> = inputs
         .path_cas()
-        .filter_map(|(_, c)| c.x509().map(|x| x.subject().as_raw()))
+        .filter_map(|(_, c)| c.x509().map(|x| (x.subject().as_raw(), subject_key_id(x))))
         .collect();
     let mut usable = UsableCrls {
         indices: Vec::new(),
@@ -70,12 +96,17 @@ pub(crate) fn usable_crls<'a>(inputs: &Inputs<'a>, now: i64, out: &mut Findings)
     for i in newest {
         let crl = &inputs.crls[i];
         let Ok(parsed) = &crl.parsed else { continue };
-        let relevant = path_issuers.is_empty() || path_issuers.contains(&parsed.issuer().as_raw());
+        let crl_key = authority_key_id(parsed);
+        let relevant = path_issuers.is_empty()
+            || path_issuers.iter().any(|(name, key)| {
+                *name == parsed.issuer().as_raw()
+                    && (key.is_none() || crl_key.is_none() || *key == crl_key)
+            });
         if !relevant {
             out.warn(
                 RuleId::Revocation,
                 &crl.subject,
-                "this CRL's issuer is not on the certification path, so it was not used; supply the CRLs of the path's CAs",
+                "this CRL's issuer (name and key identifier) is not a CA on the certification path, so it was not used; supply the CRLs of the path's CAs",
             );
             continue;
         }
