@@ -8,12 +8,12 @@
 use std::fmt;
 use std::num::NonZeroU64;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::error::{Error, Result};
 
 /// A 1-based fragment number, as in the URL `ID/ID-n`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct FragmentNumber(u32);
 
 impl FragmentNumber {
@@ -22,9 +22,9 @@ impl FragmentNumber {
         self.0
     }
 
-    /// The 0-based position in the plan.
+    /// The 0-based position in the plan (numbers start at 1 by construction).
     pub fn index(self) -> usize {
-        (self.0 - 1) as usize
+        self.0.saturating_sub(1) as usize
     }
 }
 
@@ -35,7 +35,7 @@ impl fmt::Display for FragmentNumber {
 }
 
 /// One fragment: where it lies in the stored archive.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Fragment {
     /// Its number (1-based).
     pub number: FragmentNumber,
@@ -46,7 +46,7 @@ pub struct Fragment {
 }
 
 /// How a payload of a given size is cut into fragments.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct FragmentPlan {
     payload_size: u64,
     fragment_size: NonZeroU64,

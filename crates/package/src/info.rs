@@ -17,7 +17,7 @@ use std::fmt::Write as _;
 
 use quick_xml::events::Event;
 use quick_xml::reader::Reader;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::digest::{OcsDigest, Sha256Digest};
 use crate::error::{Error, Result};
@@ -29,7 +29,7 @@ pub const MAX_INFO_BYTES: usize = 8 * 1024 * 1024;
 
 /// Tessera's integrity data: the fragment plan and SHA-256 digests. Only constructed with
 /// one digest per planned fragment.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Integrity {
     plan: FragmentPlan,
     sha256: Sha256Digest,
@@ -83,7 +83,7 @@ impl Integrity {
 
 /// Everything an `info` file says. Built packages have `label` and `integrity`; files
 /// written by the OCS console have neither.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PackageInfo {
     /// `ID`.
     pub id: PackageId,

@@ -12,8 +12,21 @@ use crate::error::{Error, Result};
 /// OCS uses the Unix time of the build; the agent's scheduler ignores any directory whose
 /// name is not all digits, so IDs are numbers and nothing else.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
+#[serde(try_from = "u64", into = "u64")]
 pub struct PackageId(u64);
+
+impl TryFrom<u64> for PackageId {
+    type Error = Error;
+    fn try_from(value: u64) -> Result<Self> {
+        Self::new(value)
+    }
+}
+
+impl From<PackageId> for u64 {
+    fn from(id: PackageId) -> u64 {
+        id.0
+    }
+}
 
 impl PackageId {
     /// Wraps a number. Zero is refused: OCS treats a `0`/empty ID as absent.
