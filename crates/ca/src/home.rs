@@ -22,8 +22,8 @@ use std::sync::Arc;
 use crate::crl::{PublishedCrls, SignedCrl};
 use crate::fsio::{self, PRIVATE, PUBLIC};
 use crate::{
-    Ca, CaError, CaMaterial, CaServices, CaSettings, Clock, FileLedger, InitOptions, MemoryLedger,
-    SerialSource,
+    Ca, CaError, CaMaterial, CaServices, CaSettings, Clock, FileLedger, InitOptions, Ledger,
+    MemoryLedger, SerialSource,
 };
 
 const SETTINGS: &str = "ca.json";
@@ -177,6 +177,17 @@ impl CaHome {
         clock: Arc<dyn Clock>,
         serials: Arc<dyn SerialSource>,
     ) -> Result<Ca, CaError> {
+        self.open_with_ledger(clock, serials, Arc::new(self.ledger()))
+    }
+
+    /// Loads the CA stored here with another ledger (the server's database); the file
+    /// ledger is then not used.
+    pub fn open_with_ledger(
+        &self,
+        clock: Arc<dyn Clock>,
+        serials: Arc<dyn SerialSource>,
+        ledger: Arc<dyn Ledger>,
+    ) -> Result<Ca, CaError> {
         if !self.exists() {
             return Err(CaError::CaMissing {
                 path: self.dir.clone(),
@@ -225,7 +236,7 @@ impl CaHome {
         let services = CaServices {
             clock,
             serials,
-            ledger: Arc::new(self.ledger()),
+            ledger,
         };
         Ca::open(&material, settings, services)
     }

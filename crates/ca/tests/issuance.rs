@@ -388,6 +388,22 @@ fn the_ca_home_stores_and_reopens_a_ca_with_private_modes() {
         "fresh CRLs are served as stored"
     );
 
+    // The server plugs its own ledger in; the file ledger is then left alone.
+    let server_ledger = Arc::new(tessera_ca::MemoryLedger::new());
+    let with_store = home
+        .open_with_ledger(
+            clock.clone(),
+            Arc::new(RandomSerials::seeded(14)),
+            server_ledger.clone(),
+        )
+        .unwrap();
+    let before = home.ledger().all().unwrap().len();
+    let other = with_store
+        .issue_from_csr(&ec_csr("B", &[]), &name("B"))
+        .unwrap();
+    assert_eq!(server_ledger.all().unwrap(), vec![other]);
+    assert_eq!(home.ledger().all().unwrap().len(), before);
+
     // A key file others can read is refused.
     std::fs::set_permissions(
         home.dir().join("issuing.key"),
