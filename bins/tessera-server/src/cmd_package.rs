@@ -26,6 +26,8 @@ pub(crate) struct PackageArgs {
 enum PackageCommand {
     /// Build a package from a file, a directory (archived as .tar.gz) or stdin (`-`) into
     /// `<data>/repo/download/<ID>/`.
+    // `--version` names the package version here, not the program's.
+    #[command(disable_version_flag = true)]
     Build(BuildArgs),
     /// Show one package.
     Show(ShowArgs),
