@@ -101,6 +101,19 @@ impl<'a> Crl<'a> {
     }
 }
 
+/// The authority (`authority = true`) or subject key identifier of a certificate.
+fn key_id<'c>(x: &'c X509Certificate<'_>, authority: bool) -> Option<&'c [u8]> {
+    x.extensions()
+        .iter()
+        .find_map(|ext| match ext.parsed_extension() {
+            ParsedExtension::AuthorityKeyIdentifier(aki) if authority => {
+                aki.key_identifier.as_ref().map(|id| id.0)
+            }
+            ParsedExtension::SubjectKeyIdentifier(ski) if !authority => Some(ski.0),
+            _ => None,
+        })
+}
+
 /// A step up the path from the leaf.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Step {
@@ -194,16 +207,30 @@ impl<'a> Inputs<'a> {
             if current.subject().as_raw() == issuer && !path.is_empty() {
                 break;
             }
-            let named = |c: &Cert<'_>| c.x509().is_some_and(|x| x.subject().as_raw() == issuer);
+            // A candidate must carry the issuer's name; one whose key identifier agrees
+            // with the authority key identifier is preferred (CAs rolled over to a new key
+            // keep their name).
+            let wanted_key = key_id(current, true);
+            let fit = |c: &Cert<'_>| {
+                c.x509()
+                    .filter(|x| x.subject().as_raw() == issuer)
+                    .map(|x| match (wanted_key, key_id(x, false)) {
+                        (Some(a), Some(b)) => a == b,
+                        _ => true,
+                    })
+            };
             let anchor = (0..self.anchors.len())
-                .filter(|&i| named(&self.anchors[i]))
-                .max_by_key(|&i| self.anchor_is_root[i]);
-            if let Some(i) = anchor {
+                .filter_map(|i| fit(&self.anchors[i]).map(|keys_agree| (i, keys_agree)))
+                .max_by_key(|&(i, keys_agree)| (keys_agree, self.anchor_is_root[i]));
+            if let Some((i, _)) = anchor {
                 path.push(Step::Anchor(i));
                 break;
             }
             let next = (0..self.intermediates.len())
-                .find(|&i| !path.contains(&Step::Intermediate(i)) && named(&self.intermediates[i]));
+                .filter(|&i| !path.contains(&Step::Intermediate(i)))
+                .filter_map(|i| fit(&self.intermediates[i]).map(|keys_agree| (i, keys_agree)))
+                .max_by_key(|&(i, keys_agree)| (keys_agree, std::cmp::Reverse(i)))
+                .map(|(i, _)| i);
             match next.and_then(|i| self.intermediates[i].x509().map(|x| (i, x))) {
                 Some((i, x)) => {
                     path.push(Step::Intermediate(i));

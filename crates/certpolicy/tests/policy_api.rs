@@ -73,6 +73,7 @@ fn chain() -> Chain {
         uris: vec!["http://pki.example/int.crl".into()],
     }];
     lp.serial_number = Some(SerialNumber::from_slice(&[0x42]));
+    lp.use_authority_key_identifier_extension = true;
     lp.not_before = datetime!(2025-01-01 0:00 UTC);
     lp.not_after = datetime!(2027-01-01 0:00 UTC);
     let leaf = lp.signed_by(&leaf_key, &int_issuer).unwrap();
@@ -243,4 +244,28 @@ fn a_same_named_ca_with_another_key_does_not_shadow_the_real_crl() {
     ];
     let report = evaluate(&Policy::default(), &c, &crls);
     assert!(report.passed(), "{report}");
+}
+
+#[test]
+fn the_path_prefers_the_intermediate_whose_key_identifier_matches() {
+    let c = chain();
+    // A same-named intermediate with another key, listed first (as after a key rollover).
+    let other = chain();
+    let intermediates = [other.intermediate.clone(), c.intermediate.clone()];
+    let report = Policy::default().evaluate(
+        &c.leaf,
+        &intermediates,
+        std::slice::from_ref(&c.root),
+        &c.crls,
+        NAME,
+        now(),
+    );
+    assert!(report.passed(), "{report}");
+    let checked: Vec<_> = report
+        .findings()
+        .iter()
+        .filter(|f| f.rule == RuleId::Validity && f.subject.kind == SubjectKind::Intermediate)
+        .map(|f| f.subject.index)
+        .collect();
+    assert_eq!(checked, vec![Some(1)], "{report}");
 }
