@@ -527,6 +527,15 @@ impl Ca {
         key: &impl PublicKeyData,
     ) -> Result<IssuedCertificate, CaError> {
         let now = self.services.clock.now();
+        if now >= self.issuing.not_after {
+            return Err(CaError::InvalidCaMaterial {
+                what: "issuing certificate",
+                reason: format!(
+                    "it expired at {}; devices would reject anything it signs: make a new CA",
+                    self.issuing.not_after
+                ),
+            });
+        }
         let serial = self.services.serials.next_serial();
         let mut params: CertificateParams =
             profile::device_params(name, &serial, now, &self.settings)?;

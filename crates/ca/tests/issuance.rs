@@ -334,6 +334,12 @@ fn device_certificates_never_outlive_the_issuing_ca() {
     let chain = f.ca.chain_der();
     let (_, int) = X509Certificate::from_der(&chain[0]).unwrap();
     assert_eq!(issued.not_after, int.validity().not_after.to_datetime());
+    // Once the issuing CA has expired, nothing more is issued.
+    f.clock.advance(Duration::days(31));
+    let err =
+        f.ca.issue_from_csr(&ec_csr("A", &[]), &name("A"))
+            .unwrap_err();
+    assert!(err.to_string().contains("expired"), "{err}");
 }
 
 #[test]
