@@ -223,17 +223,24 @@ pub(crate) fn check(inputs: &Inputs<'_>, now: i64, require_revocation: bool, out
             return;
         }
     };
-    let anchor_ders: Vec<CertificateDer<'_>> = inputs
+    let anchor_ders: Vec<(usize, CertificateDer<'_>)> = inputs
         .anchors
         .iter()
         .enumerate()
-        .filter(|(i, _)| inputs.anchor_is_root[*i])
-        .map(|(_, c)| CertificateDer::from(c.der))
+        .filter(|(i, c)| inputs.anchor_is_root[*i] && c.x509().is_some())
+        .map(|(i, c)| (i, CertificateDer::from(c.der)))
         .collect();
-    let anchors: Vec<TrustAnchor<'_>> = anchor_ders
-        .iter()
-        .filter_map(|d| webpki::anchor_from_trusted_cert(d).ok())
-        .collect();
+    let mut anchors: Vec<TrustAnchor<'_>> = Vec::with_capacity(anchor_ders.len());
+    for (i, der) in &anchor_ders {
+        match webpki::anchor_from_trusted_cert(der) {
+            Ok(anchor) => anchors.push(anchor),
+            Err(e) => out.warn(
+                RuleId::Chain,
+                &inputs.anchors[*i].subject,
+                format!("rustls-webpki cannot use this trust anchor [{e}], so it was ignored"),
+            ),
+        }
+    }
     let intermediates: Vec<CertificateDer<'_>> = inputs
         .intermediates
         .iter()
