@@ -45,7 +45,8 @@ pub fn routes<S: Store + 'static>(app: Arc<App<S>>) -> Router<Arc<App<S>>> {
 pub struct Failure(StatusCode, ApiError);
 
 impl Failure {
-    fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
+    /// A failure with an HTTP status, a stable code and a sentence.
+    pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
         Self(
             status,
             ApiError {

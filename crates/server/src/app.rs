@@ -8,6 +8,7 @@ use tessera_package::Repository;
 use time::OffsetDateTime;
 
 use crate::config::Config;
+use crate::enroll::Enrollment;
 use crate::metrics::Metrics;
 
 /// Where the server reads the time: injected so that timeouts and certificate validity
@@ -28,6 +29,8 @@ pub struct App<S> {
     pub admin_token_hash: Option<String>,
     /// Counters for `/metrics`.
     pub metrics: Metrics,
+    /// The CA and repository enrollment uses; `None` disables `/enroll`.
+    pub enrollment: Option<Enrollment>,
     /// The device CA's current CRL (DER), as published on the HTTP listener.
     crl: RwLock<Bytes>,
 }
@@ -42,6 +45,7 @@ impl<S> App<S> {
             clock: Arc::new(OffsetDateTime::now_utc),
             admin_token_hash: None,
             metrics: Metrics::default(),
+            enrollment: None,
             crl: RwLock::new(Bytes::new()),
         }
     }
@@ -50,6 +54,13 @@ impl<S> App<S> {
     #[must_use]
     pub fn with_admin_token_hash(mut self, hash: String) -> Self {
         self.admin_token_hash = Some(hash);
+        self
+    }
+
+    /// Enables enrollment with this CA and repository.
+    #[must_use]
+    pub fn with_enrollment(mut self, enrollment: Enrollment) -> Self {
+        self.enrollment = Some(enrollment);
         self
     }
 

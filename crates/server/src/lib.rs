@@ -30,13 +30,16 @@
 pub mod admin;
 pub mod app;
 pub mod config;
+pub mod datadir;
 pub mod download;
+pub mod enroll;
 pub mod files;
 pub mod identity;
 pub mod listen;
 pub mod metrics;
 pub mod ocs;
 pub mod secret;
+pub mod server_cert;
 pub mod service;
 pub mod tls;
 
@@ -54,6 +57,15 @@ pub enum Error {
         /// What the OS said.
         source: std::io::Error,
     },
+    /// The device CA could not be created or opened.
+    #[error("device CA: {0}")]
+    Ca(#[from] tessera_ca::CaError),
+    /// The database could not be opened.
+    #[error("database: {0}")]
+    Store(String),
+    /// The Munki repository could not be created.
+    #[error("repository: {0}")]
+    Repository(String),
     /// The configuration file is invalid.
     #[error("{}: {reason}", path.display())]
     Config {

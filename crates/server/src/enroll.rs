@@ -1,0 +1,222 @@
+//! `POST /enroll`: a device with an enrollment token and a CSR gets its certificate and
+//! its place in the manifest tree.
+//!
+//! Order matters: the CSR, the name and the serial are checked first (cheap, bounded), the
+//! token is consumed atomically only then — so a malformed request does not burn a
+//! single-use token — and the certificate is issued last. Token refusals are deliberately
+//! uniform towards the device (`token_refused`); the server log says which reason.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use http::StatusCode;
+use serde_json::{Map, Value};
+use tessera_ca::{Ca, ComputerName, DeviceCsr};
+use tessera_manifest::{Manifest, Repo, RepoKind, ResourceName};
+use tessera_protocol::enroll::{EnrollRequest, EnrollResponse};
+use tessera_store::{CertificateRecord, NewDevice, Store};
+
+use crate::admin::{Failure, JsonBody};
+use crate::app::App;
+use crate::secret;
+
+/// What enrollment needs beyond the store: the CA that signs and the repository that
+/// receives the computer manifest.
+pub struct Enrollment {
+    /// The device CA.
+    pub ca: Ca,
+    /// The Munki repository.
+    pub repo: Repo,
+}
+
+/// The route.
+pub fn routes<S: Store + 'static>() -> Router<Arc<App<S>>> {
+    Router::new().route("/enroll", post(enroll::<S>))
+}
+
+async fn enroll<S: Store + 'static>(
+    State(app): State<Arc<App<S>>>,
+    JsonBody(request): JsonBody<EnrollRequest>,
+) -> Response {
+    match enroll_inner(&app, request).await {
+        Ok(response) => (StatusCode::OK, axum::Json(response)).into_response(),
+        Err(failure) => failure.into_response(),
+    }
+}
+
+async fn enroll_inner<S: Store + 'static>(
+    app: &Arc<App<S>>,
+    request: EnrollRequest,
+) -> Result<EnrollResponse, Failure> {
+    let Some(enrollment) = app.enrollment.as_ref() else {
+        return Err(Failure::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "enrollment_disabled",
+            "this server has no CA",
+        ));
+    };
+    let facts = &request.facts;
+    let name = ComputerName::new(&facts.hostname).map_err(|e| {
+        Failure::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_hostname",
+            e.to_string(),
+        )
+    })?;
+    let serial = facts.serial.trim();
+    let manifest_name = format!("computers/{serial}");
+    if serial.is_empty() || serial.contains('/') || ResourceName::new(&manifest_name).is_err() {
+        return Err(Failure::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_serial",
+            "the serial number must be non-empty and must not contain `/` or be `.`/`..`",
+        ));
+    }
+    let csr = DeviceCsr::parse(request.csr_pem.as_bytes())
+        .map_err(|e| Failure::new(StatusCode::BAD_REQUEST, "invalid_csr", e.to_string()))?;
+    csr.check_names(&name).map_err(|e| {
+        Failure::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "name_mismatch",
+            e.to_string(),
+        )
+    })?;
+
+    let now = app.now();
+    if let Err(reason) = app
+        .store
+        .consume_token(&secret::hash(&request.token), now)
+        .await?
+    {
+        tracing::info!(hostname = %name, serial, ?reason, "enrollment refused");
+        return Err(Failure::new(
+            StatusCode::FORBIDDEN,
+            "token_refused",
+            "the enrollment token is unknown, expired, used up or revoked; ask for a new one",
+        ));
+    }
+
+    let issued = {
+        let app = Arc::clone(app);
+        let name = name.clone();
+        tokio::task::spawn_blocking(move || {
+            app.enrollment
+                .as_ref()
+                .map(|e| e.ca.issue_from_csr(&csr, &name))
+        })
+        .await
+        .map_err(|_| {
+            Failure::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "issuing failed",
+            )
+        })?
+    };
+    let issued = match issued {
+        Some(Ok(issued)) => issued,
+        Some(Err(error)) => {
+            tracing::error!(%error, "issuing a device certificate failed");
+            return Err(Failure::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "issue_failed",
+                error.to_string(),
+            ));
+        }
+        None => {
+            return Err(Failure::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "enrollment_disabled",
+                "no CA",
+            ));
+        }
+    };
+
+    let mut device_facts = Map::new();
+    for (key, value) in [
+        ("hostname", &facts.hostname),
+        ("serial_number", &facts.serial),
+        ("os", &facts.os),
+        ("os_vers", &facts.os_version),
+        ("arch", &facts.arch),
+    ] {
+        if !value.is_empty() {
+            device_facts.insert(key.to_owned(), Value::String(value.clone()));
+        }
+    }
+    let device = match app.store.device_by_serial(serial).await? {
+        Some(existing) => {
+            app.store
+                .record_contact(existing.key, Some(&device_facts), now)
+                .await?;
+            existing.key
+        }
+        None => {
+            app.store
+                .create_device(
+                    &NewDevice {
+                        computer_name: name.to_string(),
+                        serial: Some(serial.to_owned()),
+                        ocs_device_id: None,
+                        manifest: manifest_name.clone(),
+                        facts: device_facts,
+                    },
+                    now,
+                )
+                .await?
+        }
+    };
+    app.store
+        .record_certificate(&CertificateRecord {
+            serial: issued.serial.to_hex(),
+            device: Some(device),
+            computer_name: name.to_string(),
+            not_before: issued.not_before,
+            not_after: issued.not_after,
+            certificate_pem: issued.certificate_pem.clone(),
+            revoked: None,
+        })
+        .await?;
+
+    let repo = &enrollment.repo;
+    let manifest_resource = ResourceName::new(&manifest_name).map_err(|e| {
+        Failure::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_serial",
+            e.to_string(),
+        )
+    })?;
+    if !repo.exists(RepoKind::Manifests, &manifest_resource) {
+        let mut manifest = Manifest::new();
+        manifest.included_manifests = vec![app.config.enrollment.default_group.clone()];
+        repo.write_manifest(&manifest_name, &manifest)
+            .map_err(|e| {
+                tracing::error!(error = %e, "writing the computer manifest failed");
+                Failure::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "manifest_write_failed",
+                    e.to_string(),
+                )
+            })?;
+    }
+    let groups = repo
+        .list(RepoKind::Manifests)
+        .map(|names| {
+            names
+                .into_iter()
+                .map(|n| n.to_string())
+                .filter(|n| n.starts_with("groups/"))
+                .collect()
+        })
+        .unwrap_or_default();
+    tracing::info!(hostname = %name, serial, certificate = %issued.serial.to_hex(), "device enrolled");
+    Ok(EnrollResponse {
+        certificate_chain_pem: format!("{}{}", issued.certificate_pem, enrollment.ca.chain_pem()),
+        ca_pem: crate::datadir::DataDir::ca_certificate_pem(&enrollment.ca),
+        manifest: manifest_name,
+        groups,
+    })
+}
