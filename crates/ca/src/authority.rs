@@ -75,6 +75,49 @@ pub struct CaMaterial {
     pub root_key_pem: Option<String>,
 }
 
+impl CaMaterial {
+    /// A site's issuing CA from two files: `chain` (PEM: the issuing certificate first, then
+    /// the certificates above it up to the root) and `key` (its unencrypted private key,
+    /// PEM; refused if group or others can read it). The root key is not taken.
+    pub fn from_files(chain: &std::path::Path, key: &std::path::Path) -> Result<Self, CaError> {
+        let text = String::from_utf8(crate::fsio::read(chain)?).map_err(|_| {
+            CaError::InvalidCaMaterial {
+                what: "chain file",
+                reason: format!("{} is not PEM text", chain.display()),
+            }
+        })?;
+        let blocks = pem::parse_many(&text).map_err(|e| CaError::InvalidCaMaterial {
+            what: "chain file",
+            reason: format!("{} is not PEM ({e})", chain.display()),
+        })?;
+        let mut certificates = blocks
+            .iter()
+            .filter(|b| b.tag() == "CERTIFICATE")
+            .map(pem::encode);
+        let Some(issuing) = certificates.next() else {
+            return Err(CaError::InvalidCaMaterial {
+                what: "chain file",
+                reason: format!(
+                    "{} holds no CERTIFICATE block; give the issuing CA certificate first",
+                    chain.display()
+                ),
+            });
+        };
+        let key_pem = String::from_utf8(crate::fsio::read_private(key)?).map_err(|_| {
+            CaError::InvalidCaMaterial {
+                what: "key file",
+                reason: format!("{} is not PEM text", key.display()),
+            }
+        })?;
+        Ok(Self {
+            issuing_certificate_pem: issuing,
+            issuing_key_pem: key_pem,
+            parents_pem: certificates.collect(),
+            root_key_pem: None,
+        })
+    }
+}
+
 impl fmt::Debug for CaMaterial {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CaMaterial")

@@ -171,6 +171,33 @@ impl CaHome {
         self.open(clock, serials)
     }
 
+    /// Stores a site's existing issuing CA here (`material` with its chain up to the root;
+    /// usually without the root key) and opens it. Its CRL numbers start at the current
+    /// Unix time, so that they continue above the counter-based numbers the site's own
+    /// tooling is likely to have published for this issuer.
+    pub fn import(
+        &self,
+        material: &CaMaterial,
+        settings: CaSettings,
+        clock: Arc<dyn Clock>,
+        serials: Arc<dyn SerialSource>,
+    ) -> Result<Ca, CaError> {
+        if self.dir.exists() {
+            return Err(CaError::CaExists {
+                path: self.dir.clone(),
+            });
+        }
+        let start = u64::try_from(clock.now().unix_timestamp()).unwrap_or(0);
+        let services = CaServices {
+            clock: clock.clone(),
+            serials: serials.clone(),
+            ledger: Arc::new(MemoryLedger::continuing_crl_numbers(start)),
+        };
+        let ca = Ca::open(material, settings, services)?;
+        self.create(&ca, &ca.sign_crls()?)?;
+        self.open(clock, serials)
+    }
+
     /// Loads the CA stored here, with its file ledger and the given clock and serials.
     pub fn open(
         &self,

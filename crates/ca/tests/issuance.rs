@@ -448,3 +448,53 @@ fn an_rsa_ca_issues_and_reloads() {
     };
     assert_eq!(rsa.key_size(), 3072);
 }
+
+#[test]
+fn a_sites_own_issuing_ca_can_be_imported() {
+    // The "site PKI": a two-tier CA whose root key stays with the site.
+    let site = fixture(KeyAlgorithm::EcdsaP256, true, 16);
+    let data = tempfile::tempdir().unwrap();
+    // As the site hands it over: a chain file and a key file.
+    let site_files = site.ca.material();
+    let chain_file = data.path().join("site-chain.pem");
+    let key_file = data.path().join("site.key");
+    std::fs::write(&chain_file, site.ca.chain_pem()).unwrap();
+    std::fs::write(&key_file, &site_files.issuing_key_pem).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(matches!(
+            tessera_ca::CaMaterial::from_files(&chain_file, &key_file),
+            Err(CaError::InsecureKeyFile { .. })
+        ));
+        std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let material = tessera_ca::CaMaterial::from_files(&chain_file, &key_file).unwrap();
+    assert_eq!(material.parents_pem.len(), 1);
+    assert!(material.root_key_pem.is_none());
+    let home = CaHome::in_data_dir(data.path());
+    let clock = Arc::new(ManualClock::new(NOW));
+    let ca = home
+        .import(
+            &material,
+            common::settings(),
+            clock.clone(),
+            Arc::new(RandomSerials::seeded(17)),
+        )
+        .unwrap();
+    assert_eq!(ca.chain_der(), site.ca.chain_der());
+    assert!(!home.dir().join("root.key").exists());
+    let crls = home.published_crls().unwrap().unwrap();
+    assert!(crls.root.is_none(), "the site publishes its root's CRL");
+    assert!(crls.issuing.number() > u64::try_from(NOW.unix_timestamp()).unwrap());
+    ca.issue_from_csr(&ec_csr("A", &[]), &name("A")).unwrap();
+    assert!(matches!(
+        home.import(
+            &material,
+            common::settings(),
+            clock,
+            Arc::new(RandomSerials::seeded(18))
+        ),
+        Err(CaError::CaExists { .. })
+    ));
+}

@@ -15,6 +15,15 @@ impl MemoryLedger {
         Self::default()
     }
 
+    /// An empty ledger whose next CRL number is `last_crl_number + 1`: for CAs whose
+    /// issuer published CRLs before Tessera took over.
+    pub fn continuing_crl_numbers(last_crl_number: u64) -> Self {
+        Self(Mutex::new(LedgerState {
+            last_crl_number,
+            ..LedgerState::default()
+        }))
+    }
+
     fn state(&self) -> MutexGuard<'_, LedgerState> {
         // A panic while holding the lock cannot leave the map half-updated (every update
         // is a single insert or field write), so a poisoned lock is still consistent.
@@ -108,5 +117,12 @@ pub(crate) mod tests {
     #[test]
     fn memory_ledger_keeps_the_contract() {
         check_contract(&MemoryLedger::new());
+    }
+
+    #[test]
+    fn crl_numbers_can_continue_a_previous_sequence() {
+        let ledger = MemoryLedger::continuing_crl_numbers(1_000);
+        assert_eq!(ledger.next_crl_number().unwrap(), 1_001);
+        check_contract(&ledger);
     }
 }
