@@ -133,14 +133,6 @@ pub enum KeystoreError {
         /// The tool's standard error (first lines).
         stderr: String,
     },
-    /// A tool's output did not have the expected shape.
-    #[error("could not understand the output of `{command}`: {reason}")]
-    UnexpectedOutput {
-        /// The command line with every secret argument redacted.
-        command: String,
-        /// What was expected.
-        reason: String,
-    },
     /// A command could not be started.
     #[error("could not start {program}: {source}; check that the tool exists at this absolute path", program = program.display())]
     Spawn {

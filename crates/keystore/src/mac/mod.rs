@@ -147,12 +147,7 @@ impl MacKeystore {
                     .arg(self.keychain()),
             )?
             .success()?;
-        parse_find_certificate_output(&out.stdout).map_err(|reason| {
-            KeystoreError::UnexpectedOutput {
-                command: out.command_line.clone(),
-                reason,
-            }
-        })
+        Ok(parse_find_certificate_output(&out.stdout))
     }
 
     /// Reads a generic-password item; None when the keychain has no such item.

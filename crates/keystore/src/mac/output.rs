@@ -53,8 +53,10 @@ fn parse_identity_line(line: &str) -> Option<ListedIdentity> {
 
 /// Parses `security find-certificate -a -Z -p <keychain>` output: every PEM certificate, in
 /// order. The printed hash lines are ignored; callers compute hashes from the DER themselves.
-/// A block that is not a valid certificate is an error (`Err` carries the reason).
-pub fn parse_find_certificate_output(text: &str) -> Result<Vec<CertificateDer>, String> {
+/// Blocks that do not parse (an exotic certificate someone else put in the System keychain,
+/// a truncated last block) are skipped rather than failing the whole listing: one unreadable
+/// foreign certificate must not make the device identity unreadable.
+pub fn parse_find_certificate_output(text: &str) -> Vec<CertificateDer> {
     const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
     const END: &str = "-----END CERTIFICATE-----";
     let mut certs = Vec::new();
@@ -62,15 +64,15 @@ pub fn parse_find_certificate_output(text: &str) -> Result<Vec<CertificateDer>, 
     while let Some(start) = rest.find(BEGIN) {
         let after = &rest[start..];
         let Some(end) = after.find(END) else {
-            return Err("a certificate block has no END line".into());
+            break;
         };
         let block = &after[..end + END.len()];
-        let cert = CertificateDer::from_pem(block.as_bytes())
-            .map_err(|e| format!("certificate #{}: {e}", certs.len() + 1))?;
-        certs.push(cert);
+        if let Ok(cert) = CertificateDer::from_pem(block.as_bytes()) {
+            certs.push(cert);
+        }
         rest = &after[end + END.len()..];
     }
-    Ok(certs)
+    certs
 }
 
 /// Runs both parsers over arbitrary bytes; the fuzz target and the property test call this.
@@ -131,25 +133,21 @@ mod tests {
             id.leaf().to_pem(),
             id.chain()[0].to_pem()
         );
-        let certs = parse_find_certificate_output(&text).unwrap();
+        let certs = parse_find_certificate_output(&text);
         assert_eq!(certs, vec![id.leaf().clone(), id.chain()[0].clone()]);
     }
 
     #[test]
-    fn find_certificate_reports_truncated_and_garbage_blocks() {
+    fn find_certificate_skips_garbage_and_truncated_blocks_but_keeps_good_ones() {
         let id = device_identity();
-        let pem = id.leaf().to_pem();
-        assert!(parse_find_certificate_output(&pem[..pem.len() / 2]).is_err());
-        assert!(
-            parse_find_certificate_output(
-                "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"
-            )
-            .is_err()
-        );
+        let good = id.leaf().to_pem();
+        let garbage = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+        let text = format!("{garbage}{good}{}", &good[..good.len() / 2]);
         assert_eq!(
-            parse_find_certificate_output("no certificates").unwrap(),
-            vec![]
+            parse_find_certificate_output(&text),
+            vec![id.leaf().clone()]
         );
+        assert!(parse_find_certificate_output("no certificates").is_empty());
     }
 
     proptest! {
