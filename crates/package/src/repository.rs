@@ -156,6 +156,8 @@ impl Repository {
         let info_path = staging.path().join(INFO_FILE);
         loop {
             write_synced(&info_path, package.to_info_xml().as_bytes())?;
+            // The directory's own entries (archive, info) must be durable before it moves.
+            sync_dir(staging.path());
             let target = self.package_dir(package.id());
             match fs::rename(staging.path(), &target) {
                 Ok(()) => {
