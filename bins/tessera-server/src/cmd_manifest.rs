@@ -199,14 +199,17 @@ fn print_resolved(out: &mut impl Write, resolved: &Resolved) -> std::io::Result<
         for d in decisions {
             write!(
                 out,
-                "  {} {} from catalog {} <- {} in {}",
-                d.name, d.version, d.catalog, d.requested, d.source.manifest
+                "  {} {} from catalog {} <- {}",
+                d.name, d.version, d.catalog, d.requested
             )?;
-            if d.source.include_chain.len() > 1 {
-                write!(out, " (via {})", d.source.include_chain.join(" -> "))?;
-            }
-            if !d.source.conditions.is_empty() {
-                write!(out, " when {}", d.source.conditions.join(" and "))?;
+            if let Some(source) = resolved.source(d.source) {
+                write!(out, " in {}", source.manifest)?;
+                if source.include_chain.len() > 1 {
+                    write!(out, " (via {})", source.include_chain.join(" -> "))?;
+                }
+                if !source.conditions.is_empty() {
+                    write!(out, " when {}", source.conditions.join(" and "))?;
+                }
             }
             match &d.reason {
                 tessera_manifest::Reason::Listed => {}

@@ -37,7 +37,7 @@
 //! let resolved = resolve(&source, "site_default", &facts)?;
 //! assert_eq!(resolved.managed_installs[0].name, "VPN");
 //! assert_eq!(resolved.managed_installs[0].version, "2.1");
-//! assert_eq!(resolved.managed_installs[0].source.conditions.len(), 1);
+//! assert_eq!(resolved.source(resolved.managed_installs[0].source).unwrap().conditions.len(), 1);
 //! # Ok::<(), tessera_manifest::Error>(())
 //! ```
 #![deny(missing_docs)]
@@ -68,5 +68,5 @@ pub use primary::{
 pub use repo::{Repo, RepoKind, ResourceName};
 pub use resolve::{
     Decision, Listed, MAX_INCLUDE_DEPTH, MemorySource, Provenance, Reason, RepoSource, Resolved,
-    Warning, resolve,
+    SourceId, Warning, resolve,
 };

@@ -79,6 +79,10 @@ pub struct Provenance {
     pub conditions: Vec<String>,
 }
 
+/// Index of a [`Provenance`] in [`Resolved::sources`] (shared by every item it brought).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub struct SourceId(pub usize);
+
 /// Why an item is in a list besides being listed in a manifest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", content = "item", rename_all = "snake_case")]
@@ -104,8 +108,8 @@ pub struct Decision {
     pub catalog: String,
     /// The manifest entry as written (may carry a pinned version such as `Firefox-120.0`).
     pub requested: String,
-    /// Where the entry came from.
-    pub source: Provenance,
+    /// Where the entry came from: see [`Resolved::source`].
+    pub source: SourceId,
     /// Why it is here.
     pub reason: Reason,
 }
@@ -115,8 +119,8 @@ pub struct Decision {
 pub struct Listed {
     /// The item name.
     pub name: String,
-    /// Where it came from.
-    pub source: Provenance,
+    /// Where it came from: see [`Resolved::source`].
+    pub source: SourceId,
 }
 
 /// Something Munki would log as a warning; resolution continues.
@@ -257,6 +261,15 @@ pub struct Resolved {
     pub default_installs: Vec<Listed>,
     /// Warnings, in the order they arose.
     pub warnings: Vec<Warning>,
+    /// Where items came from, indexed by [`SourceId`].
+    pub sources: Vec<Provenance>,
+}
+
+impl Resolved {
+    /// The provenance a decision refers to.
+    pub fn source(&self, id: SourceId) -> Option<&Provenance> {
+        self.sources.get(id.0)
+    }
 }
 
 type LoadedCatalogs = Rc<[(String, Arc<CatalogIndex>)]>;
@@ -272,7 +285,7 @@ struct Level {
 struct Entry {
     item: String,
     level: Level,
-    source: Rc<Provenance>,
+    source: SourceId,
 }
 
 struct Resolver<'a> {
@@ -424,17 +437,23 @@ impl Resolver<'_> {
                 conditions.pop();
             }
         }
-        let source = Rc::new(Provenance {
-            manifest: manifest_name,
-            include_chain: chain.clone(),
-            conditions: conditions.clone(),
-        });
+        let has_items = Section::ALL
+            .iter()
+            .any(|s| !manifest.section(*s).is_empty());
+        let source = SourceId(self.out.sources.len());
+        if has_items {
+            self.out.sources.push(Provenance {
+                manifest: manifest_name,
+                include_chain: chain.clone(),
+                conditions: conditions.clone(),
+            });
+        }
         for section in Section::ALL {
             for item in manifest.section(section) {
                 self.entries[section as usize].push(Entry {
                     item: item.clone(),
                     level: level.clone(),
-                    source: Rc::clone(&source),
+                    source,
                 });
             }
         }
@@ -445,7 +464,7 @@ impl Resolver<'_> {
         let entries = std::mem::take(&mut self.entries);
         let [installs, uninstalls, updates, optionals, featured, defaults] = entries;
         for entry in &installs {
-            self.install(&entry.item, &entry.level, &entry.source, &Reason::Listed, 0);
+            self.install(&entry.item, &entry.level, entry.source, &Reason::Listed, 0);
         }
         for entry in &uninstalls {
             self.remove(entry);
@@ -472,7 +491,7 @@ impl Resolver<'_> {
                 }
                 self.out.featured_items.push(Listed {
                     name,
-                    source: (*entry.source).clone(),
+                    source: entry.source,
                 });
             }
         }
@@ -482,18 +501,31 @@ impl Resolver<'_> {
             if seen.insert(name.clone()) {
                 self.out.default_installs.push(Listed {
                     name,
-                    source: (*entry.source).clone(),
+                    source: entry.source,
                 });
             }
         }
     }
 
-    fn not_found(&mut self, section: Section, item: &str, level: &Level, source: &Provenance) {
+    fn provenance(&self, id: SourceId) -> Provenance {
+        self.out
+            .sources
+            .get(id.0)
+            .cloned()
+            .unwrap_or_else(|| Provenance {
+                manifest: self.out.primary.clone(),
+                include_chain: vec![self.out.primary.clone()],
+                conditions: Vec::new(),
+            })
+    }
+
+    fn not_found(&mut self, section: Section, item: &str, level: &Level, source: SourceId) {
+        let source = self.provenance(source);
         self.out.warnings.push(Warning::NotFound {
             section: section.key().to_owned(),
             item: item.to_owned(),
             catalogs: level.names.to_vec(),
-            source: source.clone(),
+            source,
         });
     }
 
@@ -502,7 +534,7 @@ impl Resolver<'_> {
         &mut self,
         requested: &str,
         level: &Level,
-        source: &Provenance,
+        source: SourceId,
         reason: &Reason,
         depth: usize,
     ) -> bool {
@@ -517,10 +549,15 @@ impl Resolver<'_> {
             self.not_found(Section::ManagedInstalls, requested, level, source);
             return false;
         };
-        let item = found.item.clone();
+        let version = found.item.version.clone();
         let catalog = found.catalog.to_owned();
+        let requires = if found.item.requires.is_empty() {
+            Vec::new()
+        } else {
+            found.item.requires.clone()
+        };
         self.in_progress.insert(name.to_owned());
-        for requirement in &item.requires {
+        for requirement in &requires {
             let why = Reason::RequiredBy(name.to_owned());
             if !self.install(requirement, level, source, &why, depth + 1) {
                 self.in_progress.remove(name);
@@ -535,10 +572,10 @@ impl Resolver<'_> {
         self.installed.insert(name.to_owned());
         self.out.managed_installs.push(Decision {
             name: name.to_owned(),
-            version: item.version.clone(),
+            version,
             catalog,
             requested: requested.to_owned(),
-            source: source.clone(),
+            source,
             reason: reason.clone(),
         });
         let updates: Vec<String> = level
@@ -557,9 +594,10 @@ impl Resolver<'_> {
     fn remove(&mut self, entry: &Entry) {
         let (name, pin) = split_name_and_version(manifest_item_basename(&entry.item));
         if self.installed.contains(name) {
+            let source = self.provenance(entry.source);
             self.out.warnings.push(Warning::RemovalRefused {
                 item: entry.item.clone(),
-                source: (*entry.source).clone(),
+                source,
             });
             return;
         }
@@ -578,7 +616,7 @@ impl Resolver<'_> {
                 Section::ManagedUninstalls,
                 &entry.item,
                 &entry.level,
-                &entry.source,
+                entry.source,
             );
             return;
         };
@@ -588,17 +626,18 @@ impl Resolver<'_> {
             version,
             catalog,
             requested: entry.item.clone(),
-            source: (*entry.source).clone(),
+            source: entry.source,
             reason: Reason::Listed,
         });
     }
 
     fn autoremove(&mut self, level: &Level) {
-        let source = Provenance {
+        let source = SourceId(self.out.sources.len());
+        self.out.sources.push(Provenance {
             manifest: self.out.primary.clone(),
             include_chain: vec![self.out.primary.clone()],
             conditions: Vec::new(),
-        };
+        });
         for (catalog, index) in level.loaded.iter() {
             for item in index.items().iter().filter(|i| i.autoremove) {
                 if self.installed.contains(&item.name) || !self.removed.insert(item.name.clone()) {
@@ -609,7 +648,7 @@ impl Resolver<'_> {
                     version: item.version.clone(),
                     catalog: catalog.clone(),
                     requested: item.name.clone(),
-                    source: source.clone(),
+                    source,
                     reason: Reason::Autoremove,
                 });
             }
@@ -623,7 +662,7 @@ impl Resolver<'_> {
             return;
         }
         let Some(found) = find_item(&entry.level.loaded, name, pin, self.facts) else {
-            self.not_found(section, &entry.item, &entry.level, &entry.source);
+            self.not_found(section, &entry.item, &entry.level, entry.source);
             return;
         };
         seen.insert(name.to_owned());
@@ -632,7 +671,7 @@ impl Resolver<'_> {
             version: found.item.version.clone(),
             catalog: found.catalog.to_owned(),
             requested: entry.item.clone(),
-            source: (*entry.source).clone(),
+            source: entry.source,
             reason: Reason::Listed,
         };
         match section {

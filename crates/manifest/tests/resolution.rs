@@ -81,9 +81,18 @@ fn first_occurrence_wins_and_the_included_manifests_catalogs_decide_the_version(
         [("Firefox".into(), "120.0".into())]
     );
     assert_eq!(resolved.managed_installs[0].catalog, "production");
-    assert_eq!(resolved.managed_installs[0].source.manifest, "inc_prod");
     assert_eq!(
-        resolved.managed_installs[0].source.include_chain,
+        resolved
+            .source(resolved.managed_installs[0].source)
+            .unwrap()
+            .manifest,
+        "inc_prod"
+    );
+    assert_eq!(
+        resolved
+            .source(resolved.managed_installs[0].source)
+            .unwrap()
+            .include_chain,
         ["primary", "inc_prod"]
     );
 }
@@ -246,10 +255,19 @@ fn includes_first_then_conditional_items_then_own_items() {
         .map(|d| d.requested.as_str())
         .collect();
     assert_eq!(order, ["Firefox-120.0", "Config"]);
-    assert_eq!(resolved.managed_installs[0].source.manifest, "inc2");
+    assert_eq!(
+        resolved
+            .source(resolved.managed_installs[0].source)
+            .unwrap()
+            .manifest,
+        "inc2"
+    );
     let resolved = run(&source, "primary");
     assert_eq!(
-        resolved.managed_installs[0].source.conditions,
+        resolved
+            .source(resolved.managed_installs[0].source)
+            .unwrap()
+            .conditions,
         ["TRUEPREDICATE"]
     );
 }

@@ -58,8 +58,35 @@ enum Shape<'v, 'a> {
     Num(f64),
     Str(&'a str),
     Date(Timestamp),
-    List(Cow<'v, [Val<'a>]>),
+    List(Items<'v, 'a>),
     Dict,
+}
+
+/// A collection seen without copying: a fact array or a computed list.
+#[derive(Clone, Copy)]
+enum Items<'v, 'a> {
+    Facts(&'a [FactValue]),
+    Vals(&'v [Val<'a>]),
+}
+
+impl<'a> Items<'_, 'a> {
+    fn len(&self) -> usize {
+        match self {
+            Items::Facts(items) => items.len(),
+            Items::Vals(items) => items.len(),
+        }
+    }
+
+    fn get(&self, i: usize) -> Val<'a> {
+        match self {
+            Items::Facts(items) => items.get(i).map_or(Val::Nil, Val::Ref),
+            Items::Vals(items) => items.get(i).cloned().unwrap_or(Val::Nil),
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = Val<'a>> + '_ {
+        (0..self.len()).map(|i| self.get(i))
+    }
 }
 
 impl<'a> Val<'a> {
@@ -68,16 +95,14 @@ impl<'a> Val<'a> {
             Val::Nil => Shape::Nil,
             Val::Num(n) => Shape::Num(*n),
             Val::Date(d) => Shape::Date(*d),
-            Val::List(items) => Shape::List(Cow::Borrowed(items)),
+            Val::List(items) => Shape::List(Items::Vals(items)),
             Val::Ref(v) => match v {
                 FactValue::Bool(b) => Shape::Num(f64::from(u8::from(*b))),
                 FactValue::Integer(i) => Shape::Num(*i as f64),
                 FactValue::Real(r) => Shape::Num(*r),
                 FactValue::String(s) => Shape::Str(s),
                 FactValue::Date(d) => Shape::Date(*d),
-                FactValue::Array(items) => {
-                    Shape::List(Cow::Owned(items.iter().map(Val::Ref).collect::<Vec<_>>()))
-                }
+                FactValue::Array(items) => Shape::List(Items::Facts(items)),
                 FactValue::Dict(_) => Shape::Dict,
             },
         }
@@ -124,9 +149,9 @@ impl<'a> Evaluator<'a> {
                     return false;
                 };
                 match quantifier {
-                    Quantifier::Any => items.iter().any(|item| test(item, &right, cmp)),
-                    Quantifier::All => items.iter().all(|item| test(item, &right, cmp)),
-                    Quantifier::None => !items.iter().any(|item| test(item, &right, cmp)),
+                    Quantifier::Any => items.iter().any(|item| test(&item, &right, cmp)),
+                    Quantifier::All => items.iter().all(|item| test(&item, &right, cmp)),
+                    Quantifier::None => !items.iter().any(|item| test(&item, &right, cmp)),
                 }
             }
         }
@@ -157,7 +182,7 @@ impl<'a> Evaluator<'a> {
             } => {
                 let collection = self.expr(collection);
                 let items: Vec<Val<'a>> = match collection.shape() {
-                    Shape::List(items) => items.into_owned(),
+                    Shape::List(items) => items.iter().collect(),
                     _ => return Val::Nil,
                 };
                 let mut kept = Vec::new();
@@ -242,10 +267,10 @@ fn test(left: &Val<'_>, right: &Val<'_>, cmp: &Comparison) -> bool {
         Op::Between => match right.shape() {
             Shape::List(bounds) if bounds.len() == 2 => {
                 matches!(
-                    order(left, &bounds[0], options),
+                    order(left, &bounds.get(0), options),
                     Some(Ordering::Greater | Ordering::Equal)
                 ) && matches!(
-                    order(left, &bounds[1], options),
+                    order(left, &bounds.get(1), options),
                     Some(Ordering::Less | Ordering::Equal)
                 )
             }
@@ -257,7 +282,7 @@ fn test(left: &Val<'_>, right: &Val<'_>, cmp: &Comparison) -> bool {
 /// `haystack CONTAINS needle`: membership for a collection, substring for a string.
 fn contains(haystack: &Val<'_>, needle: &Val<'_>, options: StrOptions) -> bool {
     match haystack.shape() {
-        Shape::List(items) => items.iter().any(|item| equal(item, needle, options)),
+        Shape::List(items) => items.iter().any(|item| equal(&item, needle, options)),
         Shape::Str(_) => strings(haystack, needle, options).is_some_and(|(h, n)| h.contains(&*n)),
         _ => false,
     }
@@ -302,7 +327,7 @@ fn equal(left: &Val<'_>, right: &Val<'_>, options: StrOptions) -> bool {
         (Shape::Str(l), Shape::Str(r)) => fold(l, options) == fold(r, options),
         (Shape::Date(l), Shape::Date(r)) => l == r,
         (Shape::List(l), Shape::List(r)) => {
-            l.len() == r.len() && l.iter().zip(r.iter()).all(|(a, b)| equal(a, b, options))
+            l.len() == r.len() && l.iter().zip(r.iter()).all(|(a, b)| equal(&a, &b, options))
         }
         (Shape::Dict, Shape::Dict) => match (left, right) {
             (Val::Ref(a), Val::Ref(b)) => a == b,
