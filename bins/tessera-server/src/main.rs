@@ -11,6 +11,8 @@ mod cmd_ca;
 mod cmd_cert;
 mod cmd_manifest;
 mod cmd_package;
+mod cmd_serve;
+mod cmd_token;
 
 /// The Tessera server: device enrollment and PKI, Munki manifests and repository, and OCS
 /// Inventory NG compatible package delivery.
@@ -43,7 +45,7 @@ struct Pending {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the server (initialises an empty data directory first).
-    Serve(Pending),
+    Serve(cmd_serve::ServeArgs),
     /// Manage the device certificate authority (init, show, issue, revoke, crl).
     Ca(cmd_ca::CaArgs),
     /// Check a certificate against the device policy.
@@ -59,7 +61,7 @@ enum Command {
     /// Manage group manifests.
     Group(Pending),
     /// Manage enrollment tokens.
-    Token(Pending),
+    Token(cmd_token::TokenArgs),
     /// Run a complete local demonstration on loopback.
     Demo(Pending),
 }
@@ -73,7 +75,7 @@ fn main() -> ExitCode {
 fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     tracing::debug!(data = %cli.data.display(), "data directory");
     match &cli.command {
-        Command::Serve(_) => Err(not_yet_available("serve", 9)),
+        Command::Serve(args) => cmd_serve::run(&cli.data, args),
         Command::Ca(args) => cmd_ca::run(&cli.data, args),
         Command::Cert(args) => cmd_cert::run(args),
         Command::Package(args) => cmd_package::run(&cli.data, args),
@@ -81,7 +83,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Makecatalogs(args) => cmd_manifest::run_makecatalogs(args, &cli.data),
         Command::Device(_) => Err(not_yet_available("device", 9)),
         Command::Group(_) => Err(not_yet_available("group", 9)),
-        Command::Token(_) => Err(not_yet_available("token", 9)),
+        Command::Token(args) => cmd_token::run(&cli.data, args),
         Command::Demo(_) => Err(not_yet_available("demo", 11)),
     }
 }

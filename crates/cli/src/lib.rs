@@ -67,8 +67,10 @@ impl LogArgs {
         use tracing_subscriber::EnvFilter;
         let filter = EnvFilter::try_from_default_env()
             .unwrap_or_else(|_| EnvFilter::new(self.level().as_str().to_ascii_lowercase()));
+        // Colours only for a person at a terminal, never into files or journals.
         let builder = tracing_subscriber::fmt()
             .with_env_filter(filter)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .with_writer(std::io::stderr);
         // A second init (tests, embedding) keeps the first subscriber: not an error.
         let _ = match self.log_format {

@@ -39,6 +39,7 @@ pub mod listen;
 pub mod metrics;
 pub mod ocs;
 pub mod secret;
+pub mod serve;
 pub mod server_cert;
 pub mod service;
 pub mod tls;
@@ -66,6 +67,14 @@ pub enum Error {
     /// The Munki repository could not be created.
     #[error("repository: {0}")]
     Repository(String),
+    /// A listener could not bind.
+    #[error("cannot listen on {addr}: {source} (is another server running there? choose another address with --https/--http)")]
+    Bind {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// What the OS said.
+        source: std::io::Error,
+    },
     /// The configuration file is invalid.
     #[error("{}: {reason}", path.display())]
     Config {

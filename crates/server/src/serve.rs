@@ -1,0 +1,111 @@
+//! `tessera-server serve`: prepare the data directory, start both listeners, keep the CRL
+//! fresh, and stop gracefully.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls_pki_types::CertificateRevocationListDer;
+use tessera_manifest::Repo;
+use tessera_store::SqliteStore;
+use tokio::net::TcpListener;
+
+use crate::Error;
+use crate::app::App;
+use crate::datadir::{Created, DataDir, fingerprint};
+use crate::enroll::Enrollment;
+use crate::tls::{TlsConfig, TlsMaterial};
+
+/// How often the CRL is checked; it is re-signed when the CA says it is due.
+const CRL_CHECK_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// Command-line overrides of `config.toml`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ServeOptions {
+    /// HTTPS listen address.
+    pub https: Option<SocketAddr>,
+    /// Plain HTTP listen address.
+    pub http: Option<SocketAddr>,
+}
+
+/// What a starting server reports once it listens.
+#[derive(Debug, Clone)]
+pub struct Ready {
+    /// What the data directory preparation created (first run: everything).
+    pub created: Vec<Created>,
+    /// The bound HTTPS address.
+    pub https: SocketAddr,
+    /// The bound HTTP address.
+    pub http: SocketAddr,
+    /// The device CA root's SHA-256 fingerprint, for `tessera-agent enroll --ca-fingerprint`.
+    pub ca_fingerprint: String,
+    /// The CA certificate file for OCS agents' `--ca`.
+    pub ca_file: std::path::PathBuf,
+}
+
+/// Runs the server on `data` until `shutdown` completes. `ready` is called once both
+/// listeners are bound.
+pub async fn serve(
+    data: &DataDir,
+    options: ServeOptions,
+    ready: impl FnOnce(&Ready),
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), Error> {
+    let prepared = data.prepare().await?;
+    let mut config = prepared.config;
+    if let Some(https) = options.https {
+        config.listen.https = https;
+    }
+    if let Some(http) = options.http {
+        config.listen.http = http;
+    }
+    let bind = |addr: SocketAddr| async move {
+        TcpListener::bind(addr).await.map_err(|e| Error::Bind { addr, source: e })
+    };
+    let https = bind(config.listen.https).await?;
+    let http = bind(config.listen.http).await?;
+    let tls = TlsConfig::new(&prepared.tls)?;
+    let repo = Repo::open(data.repo()).map_err(|e| Error::Repository(e.to_string()))?;
+
+    let ca_file = data.root().join("ca-certificate.pem");
+    let ca_pem = DataDir::ca_certificate_pem(&prepared.ca);
+    std::fs::write(&ca_file, &ca_pem).map_err(|e| Error::Io { path: ca_file.clone(), source: e })?;
+    let report = Ready {
+        created: prepared.created,
+        https: https.local_addr().map_err(|e| Error::Bind { addr: config.listen.https, source: e })?,
+        http: http.local_addr().map_err(|e| Error::Bind { addr: config.listen.http, source: e })?,
+        ca_fingerprint: fingerprint(prepared.ca.root_der()),
+        ca_file,
+    };
+    let app = App::new(prepared.store, config, prepared.packages)
+        .with_admin_token_hash(prepared.admin_token_hash)
+        .with_enrollment(Enrollment { ca: prepared.ca, repo })
+        .shared();
+    app.publish_crl(prepared.crl_der);
+    ready(&report);
+    tracing::info!(https = %report.https, http = %report.http, "listening");
+
+    let refresher = tokio::spawn(refresh_crls(data.clone(), Arc::clone(&app), tls.clone(), prepared.tls));
+    crate::service::run(app, tls, https, http, shutdown).await;
+    refresher.abort();
+    Ok(())
+}
+
+/// Re-signs the CRL when due and swaps it into the HTTP listener and the TLS verifier.
+async fn refresh_crls(data: DataDir, app: Arc<App<SqliteStore>>, tls: TlsConfig, mut material: TlsMaterial) {
+    loop {
+        tokio::time::sleep(CRL_CHECK_INTERVAL).await;
+        let Some(enrollment) = app.enrollment.as_ref() else { return };
+        match data.ca_home().current_crls(&enrollment.ca) {
+            Ok(crls) => {
+                app.publish_crl(crls.issuing.der().to_vec());
+                material.crls = crls.all_der().into_iter().map(CertificateRevocationListDer::from).collect();
+                if let Err(error) = tls.update(&material) {
+                    tracing::error!(%error, "could not apply the new CRL to TLS");
+                }
+            }
+            Err(error) => tracing::error!(%error, "could not re-sign the CRL"),
+        }
+    }
+}
