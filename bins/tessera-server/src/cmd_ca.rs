@@ -13,8 +13,9 @@ use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::json;
 use tessera_ca::{
-    Ca, CaHome, CaSettings, ComputerName, DeviceCsr, InitOptions, IssuedCertificate, KeyAlgorithm,
-    Pkcs12Password, Pkcs12Profile, RandomSerials, RevocationReason, Serial, SystemClock,
+    Ca, CaHome, CaMaterial, CaSettings, ComputerName, DeviceCsr, InitOptions, IssuedCertificate,
+    KeyAlgorithm, Pkcs12Password, Pkcs12Profile, RandomSerials, RevocationReason, Serial,
+    SystemClock,
 };
 use time::format_description::well_known::Rfc3339;
 
@@ -87,6 +88,14 @@ struct InitArgs {
     /// Device certificate lifetime in days.
     #[arg(long, value_name = "DAYS", default_value_t = 365)]
     leaf_days: u16,
+    /// Use the site's own issuing CA instead of making one: its certificate first, then
+    /// the certificates above it up to the root (PEM).
+    #[arg(long, value_name = "FILE", requires = "import_key", conflicts_with_all = ["key", "intermediate", "common_name"])]
+    import_chain: Option<PathBuf>,
+    /// The imported issuing CA's private key (unencrypted PKCS#8, PKCS#1 or SEC1 PEM; the
+    /// file must not be readable by group or others).
+    #[arg(long, value_name = "FILE", requires = "import_chain")]
+    import_key: Option<PathBuf>,
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
@@ -192,12 +201,22 @@ fn init(home: &CaHome, args: &InitArgs, out: &mut dyn Write) -> anyhow::Result<(
         intermediate: args.intermediate,
         settings,
     };
-    tracing::info!(dir = %home.dir().display(), key = ?options.key_algorithm, "creating the CA");
-    let ca = home.initialise(
-        &options,
-        Arc::new(SystemClock),
-        Arc::new(RandomSerials::from_os()),
-    )?;
+    let ca = if let (Some(chain), Some(key)) = (&args.import_chain, &args.import_key) {
+        tracing::info!(dir = %home.dir().display(), chain = %chain.display(), "importing the CA");
+        home.import(
+            &CaMaterial::from_files(chain, key)?,
+            options.settings,
+            Arc::new(SystemClock),
+            Arc::new(RandomSerials::from_os()),
+        )?
+    } else {
+        tracing::info!(dir = %home.dir().display(), key = ?options.key_algorithm, "creating the CA");
+        home.initialise(
+            &options,
+            Arc::new(SystemClock),
+            Arc::new(RandomSerials::from_os()),
+        )?
+    };
     if args.json {
         print_json(
             out,
@@ -205,7 +224,8 @@ fn init(home: &CaHome, args: &InitArgs, out: &mut dyn Write) -> anyhow::Result<(
                 "dir": home.dir(),
                 "chain_pem": ca.chain_pem(),
                 "crl_url": ca.settings().crl_url.as_str(),
-                "intermediate": args.intermediate,
+                "intermediate": ca.chain_der().len() > 1,
+                "imported": args.import_chain.is_some(),
             }),
         )
     } else {
@@ -627,6 +647,56 @@ mod tests {
         )
         .unwrap_err();
         assert!(format!("{err:#}").contains("password is empty"), "{err:#}");
+    }
+
+    #[test]
+    fn a_sites_issuing_ca_is_imported_with_its_chain() {
+        let site = tempfile::tempdir().unwrap();
+        let chain = run_cli(
+            site.path(),
+            &["init", "--key", "ecdsa-p256", "--intermediate"],
+        )
+        .unwrap();
+        let chain_file = site.path().join("chain.pem");
+        std::fs::write(&chain_file, &chain).unwrap();
+        let key_file = site.path().join("ca").join("issuing.key");
+
+        let data = tempfile::tempdir().unwrap();
+        let (chain_arg, key_arg) = (chain_file.to_str().unwrap(), key_file.to_str().unwrap());
+        let conflicting = run_cli(
+            data.path(),
+            &[
+                "init",
+                "--import-chain",
+                chain_arg,
+                "--import-key",
+                key_arg,
+                "--intermediate",
+            ],
+        );
+        assert!(conflicting.is_err(), "an import makes no intermediate");
+        let json: serde_json::Value = serde_json::from_str(
+            &run_cli(
+                data.path(),
+                &[
+                    "init",
+                    "--import-chain",
+                    chain_arg,
+                    "--import-key",
+                    key_arg,
+                    "--json",
+                ],
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(json["imported"], json!(true));
+        assert_eq!(run_cli(data.path(), &["show"]).unwrap(), chain);
+        assert!(
+            run_cli(data.path(), &["crl", "--root"]).is_err(),
+            "the site keeps its root key and root CRL"
+        );
+        assert!(!data.path().join("ca").join("root.key").exists());
     }
 
     #[test]

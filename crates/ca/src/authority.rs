@@ -93,7 +93,7 @@ impl CaMaterial {
         let mut certificates = blocks
             .iter()
             .filter(|b| b.tag() == "CERTIFICATE")
-            .map(pem::encode);
+            .map(crate::pem_lf);
         let Some(issuing) = certificates.next() else {
             return Err(CaError::InvalidCaMaterial {
                 what: "chain file",

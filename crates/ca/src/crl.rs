@@ -72,7 +72,7 @@ impl SignedCrl {
 
     /// PEM (`-----BEGIN X509 CRL-----`).
     pub fn pem(&self) -> String {
-        pem::encode(&pem::Pem::new("X509 CRL", self.der.clone()))
+        crate::pem_lf(&pem::Pem::new("X509 CRL", self.der.clone()))
     }
 
     /// The CRL number.

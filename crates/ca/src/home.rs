@@ -317,5 +317,5 @@ fn split_pem_certificates(text: &str) -> Result<Vec<String>, String> {
     if blocks.is_empty() || blocks.iter().any(|p| p.tag() != "CERTIFICATE") {
         return Err("expected one or more CERTIFICATE blocks".into());
     }
-    Ok(blocks.iter().map(pem::encode).collect())
+    Ok(blocks.iter().map(crate::pem_lf).collect())
 }

@@ -79,3 +79,12 @@ pub use name::ComputerName;
 pub use pkcs12::{Pkcs12Identity, Pkcs12Password, Pkcs12Profile};
 pub use profile::{BACKDATE, CaSettings, CrlUrl, KeyAlgorithm};
 pub use serial::{RandomSerials, SERIAL_BYTES, Serial, SerialSource};
+
+/// PEM with `\n` line endings (the `pem` crate writes `\r\n` by default), like rcgen and
+/// OpenSSL, so that concatenated chains have one line ending.
+pub(crate) fn pem_lf(block: &pem::Pem) -> String {
+    pem::encode_config(
+        block,
+        pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
+    )
+}
