@@ -167,6 +167,20 @@ impl Repo {
         path.is_file() && self.inside(kind, name, &path).is_ok()
     }
 
+    /// The file of an existing resource, resolved (links followed) and checked to lie
+    /// inside the repository: what a server streams from, with ranges.
+    pub fn file_path(&self, kind: RepoKind, name: &ResourceName) -> Result<PathBuf> {
+        let path = self.kind_dir(kind).join(name.as_str());
+        if !path.is_file() {
+            return Err(Error::NotFound {
+                kind: kind.dir(),
+                name: name.to_string(),
+                root: self.root.clone(),
+            });
+        }
+        self.inside(kind, name, &path)
+    }
+
     /// Reads a resource.
     pub fn read(&self, kind: RepoKind, name: &ResourceName) -> Result<Vec<u8>> {
         let path = self.kind_dir(kind).join(name.as_str());

@@ -7,6 +7,9 @@
 //!   over [`tessera_store`]; deployments move waiting → notified → success/error;
 //! - [`download`]: `GET /download/<ID>/info` and `<ID>-<n>` fragments, served as windows of
 //!   the one stored archive;
+//! - [`repo`]: the Munki repository under `/repo/`, each device reading only its own
+//!   manifests;
+//! - [`enroll`]: `POST /enroll`;
 //! - [`admin`]: the `/api/v1` admin API behind the admin token;
 //! - [`tls`] and [`listen`]: the HTTPS accept loop with optional, CRL-checked client
 //!   certificates that handlers read from each request;
@@ -38,6 +41,7 @@ pub mod identity;
 pub mod listen;
 pub mod metrics;
 pub mod ocs;
+pub mod repo;
 pub mod secret;
 pub mod serve;
 pub mod server_cert;
@@ -68,7 +72,9 @@ pub enum Error {
     #[error("repository: {0}")]
     Repository(String),
     /// A listener could not bind.
-    #[error("cannot listen on {addr}: {source} (is another server running there? choose another address with --https/--http)")]
+    #[error(
+        "cannot listen on {addr}: {source} (is another server running there? choose another address with --https/--http)"
+    )]
     Bind {
         /// The address.
         addr: std::net::SocketAddr,

@@ -70,7 +70,8 @@ async fn ocsinventory<S: Store>(
             .into_response();
     }
     let caller = match &certificate {
-        Some(certificate) => match certified_device(&app, certificate).await {
+        Some(certificate) => match crate::identity::certified_device(&app.store, certificate).await
+        {
             Ok(Some(device)) => Caller::Certified(device),
             Ok(None) => {
                 return (
@@ -137,21 +138,6 @@ impl Caller {
             Self::Ocs => device_for(app, device_id).await,
         }
     }
-}
-
-/// The enrolled device a verified certificate was issued to.
-async fn certified_device<S: Store>(
-    app: &App<S>,
-    certificate: &rustls_pki_types::CertificateDer<'_>,
-) -> tessera_store::Result<Option<DeviceKey>> {
-    let Some(serial) = crate::identity::serial_hex(certificate) else {
-        return Ok(None);
-    };
-    Ok(app
-        .store
-        .certificate(&serial)
-        .await?
-        .and_then(|record| record.device))
 }
 
 /// The device behind an OCS DEVICEID, created on first sight with the site default manifest.

@@ -61,7 +61,9 @@ pub async fn serve(
         config.listen.http = http;
     }
     let bind = |addr: SocketAddr| async move {
-        TcpListener::bind(addr).await.map_err(|e| Error::Bind { addr, source: e })
+        TcpListener::bind(addr)
+            .await
+            .map_err(|e| Error::Bind { addr, source: e })
     };
     let https = bind(config.listen.https).await?;
     let http = bind(config.listen.http).await?;
@@ -70,37 +72,65 @@ pub async fn serve(
 
     let ca_file = data.root().join("ca-certificate.pem");
     let ca_pem = DataDir::ca_certificate_pem(&prepared.ca);
-    std::fs::write(&ca_file, &ca_pem).map_err(|e| Error::Io { path: ca_file.clone(), source: e })?;
+    std::fs::write(&ca_file, &ca_pem).map_err(|e| Error::Io {
+        path: ca_file.clone(),
+        source: e,
+    })?;
     let report = Ready {
         created: prepared.created,
-        https: https.local_addr().map_err(|e| Error::Bind { addr: config.listen.https, source: e })?,
-        http: http.local_addr().map_err(|e| Error::Bind { addr: config.listen.http, source: e })?,
+        https: https.local_addr().map_err(|e| Error::Bind {
+            addr: config.listen.https,
+            source: e,
+        })?,
+        http: http.local_addr().map_err(|e| Error::Bind {
+            addr: config.listen.http,
+            source: e,
+        })?,
         ca_fingerprint: fingerprint(prepared.ca.root_der()),
         ca_file,
     };
     let app = App::new(prepared.store, config, prepared.packages)
         .with_admin_token_hash(prepared.admin_token_hash)
-        .with_enrollment(Enrollment { ca: prepared.ca, repo })
+        .with_enrollment(Enrollment {
+            ca: prepared.ca,
+            repo,
+        })
         .shared();
     app.publish_crl(prepared.crl_der);
     ready(&report);
     tracing::info!(https = %report.https, http = %report.http, "listening");
 
-    let refresher = tokio::spawn(refresh_crls(data.clone(), Arc::clone(&app), tls.clone(), prepared.tls));
+    let refresher = tokio::spawn(refresh_crls(
+        data.clone(),
+        Arc::clone(&app),
+        tls.clone(),
+        prepared.tls,
+    ));
     crate::service::run(app, tls, https, http, shutdown).await;
     refresher.abort();
     Ok(())
 }
 
 /// Re-signs the CRL when due and swaps it into the HTTP listener and the TLS verifier.
-async fn refresh_crls(data: DataDir, app: Arc<App<SqliteStore>>, tls: TlsConfig, mut material: TlsMaterial) {
+async fn refresh_crls(
+    data: DataDir,
+    app: Arc<App<SqliteStore>>,
+    tls: TlsConfig,
+    mut material: TlsMaterial,
+) {
     loop {
         tokio::time::sleep(CRL_CHECK_INTERVAL).await;
-        let Some(enrollment) = app.enrollment.as_ref() else { return };
+        let Some(enrollment) = app.enrollment.as_ref() else {
+            return;
+        };
         match data.ca_home().current_crls(&enrollment.ca) {
             Ok(crls) => {
                 app.publish_crl(crls.issuing.der().to_vec());
-                material.crls = crls.all_der().into_iter().map(CertificateRevocationListDer::from).collect();
+                material.crls = crls
+                    .all_der()
+                    .into_iter()
+                    .map(CertificateRevocationListDer::from)
+                    .collect();
                 if let Err(error) = tls.update(&material) {
                     tracing::error!(%error, "could not apply the new CRL to TLS");
                 }

@@ -16,7 +16,7 @@ use tokio::net::TcpListener;
 use crate::app::App;
 use crate::download::{self, Listener};
 use crate::tls::TlsConfig;
-use crate::{admin, enroll, listen, metrics, ocs};
+use crate::{admin, enroll, listen, metrics, ocs, repo};
 
 /// Path of the device CA's CRL on the plain HTTP listener (the CRL distribution point).
 pub const CRL_PATH: &str = "/crl/device-ca.crl";
@@ -35,6 +35,7 @@ pub fn https_router<S: Store + 'static>(app: &Arc<App<S>>) -> Router {
     Router::new()
         .merge(ocs::routes::<S>())
         .merge(enroll::routes::<S>())
+        .merge(repo::routes::<S>())
         .merge(download::routes::<S>(Listener::Https))
         .merge(admin::routes(Arc::clone(app)))
         .merge(admin_only)

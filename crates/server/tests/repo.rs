@@ -1,0 +1,177 @@
+//! The Munki repository over real TLS with device certificates from a real enrollment:
+//! each device reads only its own manifests; ranges and validators work on packages.
+
+mod common;
+
+use std::sync::Arc;
+
+use rcgen::{CertificateParams, KeyPair};
+use rustls_pki_types::pem::PemObject as _;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use serde_json::json;
+use tessera_manifest::{Manifest, Repo};
+use tessera_server::app::App;
+use tessera_server::datadir::DataDir;
+use tessera_server::enroll::Enrollment;
+use tessera_server::secret;
+use tessera_server::service::run;
+use tessera_server::tls::TlsConfig;
+use tessera_store::{NewToken, Store};
+use tokio::net::TcpListener;
+
+/// Enrolls `hostname`/`serial` through the real `/enroll` and returns its identity.
+async fn enroll(
+    port: u16,
+    ca: &CertificateDer<'static>,
+    hostname: &str,
+    serial: &str,
+) -> common::Identity {
+    let key = KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).unwrap();
+    let mut params = CertificateParams::new(vec![hostname.to_owned()]).unwrap();
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, hostname);
+    let csr = params.serialize_request(&key).unwrap().pem().unwrap();
+    let body = json!({"token": "tse_t", "csr_pem": csr, "facts": {"serial": serial, "hostname": hostname, "os": "macOS"}});
+    let reply = common::https(
+        port,
+        ca,
+        None,
+        &common::post("/enroll", "application/json", body.to_string().as_bytes()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    let response: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+    let chain = CertificateDer::pem_slice_iter(
+        response["certificate_chain_pem"]
+            .as_str()
+            .unwrap()
+            .as_bytes(),
+    )
+    .collect::<Result<Vec<_>, _>>()
+    .unwrap();
+    (
+        chain,
+        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+    )
+}
+
+#[tokio::test]
+async fn devices_read_only_their_own_manifests() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = DataDir::new(dir.path().join("data"));
+    let prepared = data.prepare().await.unwrap();
+    let repo = Repo::open(data.repo()).unwrap();
+    let ca = CertificateDer::from(prepared.ca.root_der().to_vec());
+    let tls = TlsConfig::new(&prepared.tls).unwrap();
+    let app = App::new(prepared.store, prepared.config, prepared.packages)
+        .with_enrollment(Enrollment {
+            ca: prepared.ca,
+            repo: repo.clone(),
+        })
+        .shared();
+    app.store
+        .create_token(
+            &NewToken {
+                token_hash: secret::hash("tse_t"),
+                label: "t".into(),
+                expires_at: None,
+                uses: None,
+            },
+            app.now(),
+        )
+        .await
+        .unwrap();
+
+    // A private group only device B's manifest includes (inside a conditional item).
+    let mut private = Manifest::new();
+    private.catalogs = vec!["production".into()];
+    repo.write_manifest("groups/private", &private).unwrap();
+    std::fs::create_dir_all(data.repo().join("catalogs")).unwrap();
+    std::fs::write(data.repo().join("catalogs/production"), b"<plist/>").unwrap();
+    std::fs::write(data.repo().join("pkgs/Tool 1.0.pkg"), vec![7u8; 5000]).unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", data.repo().join("pkgs/escape")).unwrap();
+
+    let https = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let http = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = https.local_addr().unwrap().port();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(run(Arc::clone(&app), tls, https, http, async {
+        let _ = stopped.await;
+    }));
+
+    let a = enroll(port, &ca, "MAC-A", "SERIAL-A").await;
+    let b = enroll(port, &ca, "MAC-B", "SERIAL-B").await;
+    let mut b_manifest = repo.read_manifest("computers/SERIAL-B").unwrap();
+    let mut conditional = tessera_manifest::ConditionalItem {
+        condition: Some(tessera_manifest::Condition::new(
+            "os_vers BEGINSWITH \"14\"",
+        )),
+        body: Manifest::new(),
+    };
+    conditional.body.included_manifests = vec!["groups/private".into()];
+    b_manifest.conditional_items.push(conditional);
+    repo.write_manifest("computers/SERIAL-B", &b_manifest)
+        .unwrap();
+
+    let get = |identity: Option<&common::Identity>, path: &str, headers: &str| {
+        let identity = identity.map(|(chain, key)| (chain.clone(), key.clone_key()));
+        let request = common::get(path, headers);
+        let ca = ca.clone();
+        async move { common::https(port, &ca, identity, &request).await.unwrap() }
+    };
+    let cases = [
+        (Some(&a), "/repo/manifests/computers/SERIAL-A", 200),
+        (Some(&a), "/repo/manifests/groups/default", 200),
+        (Some(&a), "/repo/manifests/site_default", 200),
+        (Some(&a), "/repo/manifests/computers/SERIAL-B", 404),
+        (Some(&a), "/repo/manifests/groups/private", 404),
+        (Some(&b), "/repo/manifests/groups/private", 200),
+        (Some(&b), "/repo/manifests/computers/SERIAL-A", 404),
+        (Some(&a), "/repo/catalogs/production", 200),
+        (Some(&a), "/repo/pkgs/Tool%201.0.pkg", 200),
+        (Some(&a), "/repo/pkgs/escape", 404),
+        (Some(&a), "/repo/pkgs/..%2F..%2Fconfig.toml", 404),
+        (Some(&a), "/repo/pkgsinfo/anything", 404),
+        (None, "/repo/catalogs/production", 401),
+    ];
+    for (identity, path, expected) in cases {
+        let reply = get(identity, path, "").await;
+        assert_eq!(reply.status, expected, "{path}");
+    }
+
+    // Ranges and validators on a package, the same validators on 206 and 200.
+    let full = get(Some(&a), "/repo/pkgs/Tool%201.0.pkg", "").await;
+    let etag = full
+        .headers
+        .lines()
+        .find_map(|l| l.strip_prefix("etag: "))
+        .unwrap()
+        .to_owned();
+    let part = get(
+        Some(&a),
+        "/repo/pkgs/Tool%201.0.pkg",
+        "Range: bytes=4000-\r\n",
+    )
+    .await;
+    assert_eq!(part.status, 206);
+    assert_eq!(part.body.len(), 1000);
+    assert!(part.headers.contains(&format!("etag: {etag}")));
+    let again = get(
+        Some(&a),
+        "/repo/pkgs/Tool%201.0.pkg",
+        &format!("If-None-Match: {etag}\r\n"),
+    )
+    .await;
+    assert_eq!(again.status, 304);
+
+    stop.send(()).unwrap();
+    server.await.unwrap();
+}
