@@ -278,6 +278,10 @@ async fn assign<S: Store>(
     State(app): State<Arc<App<S>>>,
     JsonBody(request): JsonBody<Assign>,
 ) -> Result<StatusCode, Failure> {
+    // A package built since start-up is on disk but not yet in the store.
+    if app.store.package(request.package).await?.is_none() {
+        crate::catalog::sync_packages(&app.store, &app.packages, app.now()).await?;
+    }
     app.store
         .assign(DeviceKey(request.device), request.package, app.now())
         .await?;

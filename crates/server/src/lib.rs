@@ -32,6 +32,7 @@
 
 pub mod admin;
 pub mod app;
+pub mod catalog;
 pub mod config;
 pub mod datadir;
 pub mod download;

@@ -97,6 +97,15 @@ pub async fn serve(
         })
         .shared();
     app.publish_crl(prepared.crl_der);
+    let synced = crate::catalog::sync_packages(&app.store, &app.packages, app.now())
+        .await
+        .map_err(|e| Error::Store(e.to_string()))?;
+    if !synced.added.is_empty() {
+        tracing::info!(packages = ?synced.added, "packages found in the repository recorded");
+    }
+    for (id, reason) in &synced.unreadable {
+        tracing::warn!(package = %id, %reason, "package directory unreadable; not offered");
+    }
     ready(&report);
     tracing::info!(https = %report.https, http = %report.http, "listening");
 

@@ -152,3 +152,59 @@ async fn plain_http_serves_only_proto_http_fragments_and_never_info() {
     let (status, _, _) = get(&http.http, &format!("/download/{}/info", http.id), &[]).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn packages_on_disk_are_recorded_once_and_broken_ones_reported() {
+    use tessera_store::Store;
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("payload.tar.gz");
+    std::fs::write(&source, b"payload").unwrap();
+    let repository = Repository::new(dir.path().join("download"));
+    let spec = PackageSpec {
+        label: Label::new("hello", "2.0").unwrap(),
+        priority: Priority::new(3).unwrap(),
+        action: Action::Launch {
+            name: "run.sh".into(),
+        },
+        protocol: Protocol::Https,
+        notification: Notification::default(),
+    };
+    let built = repository
+        .build(
+            spec,
+            PayloadSource::File(&source),
+            4096,
+            SystemTime::now(),
+            &mut |_| {},
+        )
+        .unwrap();
+    std::fs::create_dir_all(dir.path().join("download/42")).unwrap();
+    std::fs::write(dir.path().join("download/42/info"), b"<not xml").unwrap();
+
+    let store = SqliteStore::in_memory().await.unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let report = tessera_server::catalog::sync_packages(&store, &repository, now)
+        .await
+        .unwrap();
+    let id = i64::try_from(built.id().get()).unwrap();
+    assert_eq!(report.added, vec![id]);
+    assert_eq!(report.unreadable.len(), 1);
+    assert_eq!(report.unreadable[0].0, "42");
+    let record = store.package(id).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            record.name.as_str(),
+            record.version.as_str(),
+            record.priority
+        ),
+        ("hello", "2.0", 3)
+    );
+    assert_eq!(
+        (record.action.as_str(), record.fragments, record.size),
+        ("LAUNCH", 1, 7)
+    );
+    let again = tessera_server::catalog::sync_packages(&store, &repository, now)
+        .await
+        .unwrap();
+    assert!(again.added.is_empty());
+}
