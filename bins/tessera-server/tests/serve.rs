@@ -2,131 +2,13 @@
 //! and says so, a device enrolls over HTTPS, SIGTERM stops it cleanly, and a restart keeps
 //! everything.
 
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+mod common;
+
+use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::process::Command;
 
-use rustls_pki_types::pem::PemObject as _;
-use rustls_pki_types::{CertificateDer, ServerName};
-
-const BIN: &str = env!("CARGO_BIN_EXE_tessera-server");
-
-struct Server {
-    child: Child,
-    output: Vec<String>,
-    https: String,
-    http: String,
-}
-
-#[allow(clippy::zombie_processes, reason = "the child is reaped in `stop`")]
-fn start(data: &Path) -> Server {
-    let mut child = Command::new(BIN)
-        .args([
-            "--data",
-            data.to_str().unwrap(),
-            "serve",
-            "--https",
-            "127.0.0.1:0",
-            "--http",
-            "127.0.0.1:0",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut output = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let mut addresses = None;
-    loop {
-        assert!(
-            Instant::now() < deadline,
-            "server did not start: {output:?}"
-        );
-        let line = lines
-            .next()
-            .expect("server exited before listening")
-            .unwrap();
-        output.push(line.clone());
-        if let Some(rest) = line.strip_prefix("Tessera is listening on https://") {
-            let https = rest.split(' ').next().unwrap().to_owned();
-            let http = rest
-                .split("http://")
-                .nth(1)
-                .unwrap()
-                .split(' ')
-                .next()
-                .unwrap()
-                .to_owned();
-            addresses = Some((https, http));
-        }
-        if line.starts_with("Stop with Ctrl-C") {
-            let (https, http) = addresses.expect("the listening line comes first");
-            // Keep draining stdout so the server never blocks on a full pipe.
-            std::thread::spawn(move || for _ in lines {});
-            return Server {
-                child,
-                output,
-                https,
-                http,
-            };
-        }
-    }
-}
-
-fn stop(mut server: Server) {
-    let pid = server.child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(status) = server.child.try_wait().unwrap() {
-            assert!(status.success(), "graceful shutdown exits 0, got {status}");
-            return;
-        }
-        assert!(Instant::now() < deadline, "server did not stop on SIGTERM");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn https_post(addr: &str, ca_file: &Path, path: &str, body: &str) -> (u16, String) {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(ca_file).unwrap() {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::aws_lc_rs::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    let name = ServerName::try_from("127.0.0.1").unwrap();
-    let mut connection = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
-    let mut tcp = TcpStream::connect(addr).unwrap();
-    let mut tls = rustls::Stream::new(&mut connection, &mut tcp);
-    let request = format!(
-        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    tls.write_all(request.as_bytes()).unwrap();
-    let mut response = Vec::new();
-    let _ = tls.read_to_end(&mut response);
-    let text = String::from_utf8_lossy(&response).into_owned();
-    let status = text.split(' ').nth(1).unwrap().parse().unwrap();
-    (
-        status,
-        text.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned(),
-    )
-}
+use common::{BIN, https_post, start, stop};
 
 fn csr(name: &str) -> String {
     let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).unwrap();

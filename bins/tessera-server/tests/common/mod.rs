@@ -1,0 +1,154 @@
+//! Helpers for tests that run the real `tessera-server` binary on loopback.
+#![allow(dead_code)]
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rustls_pki_types::pem::PemObject as _;
+use rustls_pki_types::{CertificateDer, ServerName};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_tessera-server");
+
+pub struct Server {
+    pub child: Child,
+    pub output: Vec<String>,
+    pub https: String,
+    pub http: String,
+}
+
+#[allow(clippy::zombie_processes, reason = "the child is reaped in `stop`")]
+pub fn start(data: &Path) -> Server {
+    let mut child = Command::new(BIN)
+        .args([
+            "--data",
+            data.to_str().unwrap(),
+            "serve",
+            "--https",
+            "127.0.0.1:0",
+            "--http",
+            "127.0.0.1:0",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut output = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut addresses = None;
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "server did not start: {output:?}"
+        );
+        let line = lines
+            .next()
+            .expect("server exited before listening")
+            .unwrap();
+        output.push(line.clone());
+        if let Some(rest) = line.strip_prefix("Tessera is listening on https://") {
+            let https = rest.split(' ').next().unwrap().to_owned();
+            let http = rest
+                .split("http://")
+                .nth(1)
+                .unwrap()
+                .split(' ')
+                .next()
+                .unwrap()
+                .to_owned();
+            addresses = Some((https, http));
+        }
+        if line.starts_with("Stop with Ctrl-C") {
+            let (https, http) = addresses.expect("the listening line comes first");
+            // Keep draining stdout so the server never blocks on a full pipe.
+            std::thread::spawn(move || for _ in lines {});
+            return Server {
+                child,
+                output,
+                https,
+                http,
+            };
+        }
+    }
+}
+
+pub fn stop(mut server: Server) {
+    let pid = server.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            assert!(status.success(), "graceful shutdown exits 0, got {status}");
+            return;
+        }
+        assert!(Instant::now() < deadline, "server did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// One HTTP/1.1 request over TLS to `addr`, trusting `ca_file`; `Err` when the connection
+/// fails (e.g. the server was killed).
+pub fn https_request(
+    addr: &str,
+    ca_file: &Path,
+    head: &str,
+    body: &[u8],
+) -> Result<(u16, Vec<u8>), String> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca_file).map_err(|e| e.to_string())? {
+        roots
+            .add(cert.map_err(|e| e.to_string())?)
+            .map_err(|e| e.to_string())?;
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| e.to_string())?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let name = ServerName::try_from("127.0.0.1").map_err(|e| e.to_string())?;
+    let mut connection =
+        rustls::ClientConnection::new(Arc::new(config), name).map_err(|e| e.to_string())?;
+    let mut tcp = TcpStream::connect(addr).map_err(|e| e.to_string())?;
+    tcp.set_read_timeout(Some(Duration::from_secs(30)))
+        .map_err(|e| e.to_string())?;
+    let mut tls = rustls::Stream::new(&mut connection, &mut tcp);
+    let request = format!(
+        "{head}\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    tls.write_all(request.as_bytes())
+        .map_err(|e| e.to_string())?;
+    tls.write_all(body).map_err(|e| e.to_string())?;
+    let mut response = Vec::new();
+    tls.read_to_end(&mut response).map_err(|e| e.to_string())?;
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or("no header end")?;
+    let status_line = String::from_utf8_lossy(&response[..split]).into_owned();
+    let status = status_line
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or("no status")?;
+    Ok((status, response[split + 4..].to_vec()))
+}
+
+/// A JSON POST; panics on connection failure.
+pub fn https_post(addr: &str, ca_file: &Path, path: &str, body: &str) -> (u16, String) {
+    let head = format!("POST {path} HTTP/1.1\r\nContent-Type: application/json");
+    let (status, body) = https_request(addr, ca_file, &head, body.as_bytes()).unwrap();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
