@@ -26,6 +26,7 @@ pub fn routes<S: Store + 'static>(app: Arc<App<S>>) -> Router<Arc<App<S>>> {
     Router::new()
         .route("/api/v1/devices", get(list_devices::<S>))
         .route("/api/v1/devices/{key}", get(show_device::<S>))
+        .route("/api/v1/devices/{key}/revoke", post(revoke_device::<S>))
         .route(
             "/api/v1/tokens",
             get(list_tokens::<S>).post(create_token::<S>),
@@ -286,4 +287,54 @@ async fn assign<S: Store>(
         .assign(DeviceKey(request.device), request.package, app.now())
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /api/v1/devices/{key}/revoke` body.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Revoke {
+    /// RFC 5280 reason name (`keyCompromise`, `superseded`, …); default `unspecified`.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// What a revocation did.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Revoked {
+    /// Serials revoked now (empty when the device had none left to revoke).
+    pub revoked: Vec<String>,
+}
+
+async fn revoke_device<S: Store>(
+    State(app): State<Arc<App<S>>>,
+    Path(key): Path<i64>,
+    JsonBody(request): JsonBody<Revoke>,
+) -> ApiResult<Revoked> {
+    let reason = match request.reason.as_deref() {
+        None => tessera_ca::RevocationReason::Unspecified,
+        Some(text) => text.parse().map_err(|_| {
+            Failure::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_reason",
+                format!(
+                    "unknown revocation reason {text:?}; use an RFC 5280 name such as keyCompromise"
+                ),
+            )
+        })?,
+    };
+    match crate::revoke::revoke_device(&app, DeviceKey(key), reason).await {
+        Ok(revoked) => Ok(Json(Revoked { revoked })),
+        Err(crate::revoke::RevokeError::UnknownDevice(key)) => {
+            Err(Failure::not_found(&format!("device {key}")))
+        }
+        Err(crate::revoke::RevokeError::Store(error)) => Err(error.into()),
+        Err(error) => {
+            tracing::error!(%error, "revocation failed");
+            Err(Failure::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "revocation_failed",
+                error.to_string(),
+            ))
+        }
+    }
 }

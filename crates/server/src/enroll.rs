@@ -30,6 +30,8 @@ pub struct Enrollment {
     pub ca: Ca,
     /// The Munki repository.
     pub repo: Repo,
+    /// Where new CRLs are applied (files, HTTP, TLS); `None` publishes on HTTP only.
+    pub publisher: Option<crate::revoke::CrlPublisher>,
 }
 
 /// The route.

@@ -43,6 +43,7 @@ pub mod listen;
 pub mod metrics;
 pub mod ocs;
 pub mod repo;
+pub mod revoke;
 pub mod secret;
 pub mod serve;
 pub mod server_cert;

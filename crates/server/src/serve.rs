@@ -3,10 +3,9 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rustls_pki_types::CertificateRevocationListDer;
 use tessera_manifest::Repo;
 use tessera_store::SqliteStore;
 use tokio::net::TcpListener;
@@ -15,10 +14,12 @@ use crate::Error;
 use crate::app::App;
 use crate::datadir::{Created, DataDir, fingerprint};
 use crate::enroll::Enrollment;
-use crate::tls::{TlsConfig, TlsMaterial};
+use crate::revoke::CrlPublisher;
+use crate::tls::TlsConfig;
 
-/// How often the CRL is checked; it is re-signed when the CA says it is due.
-const CRL_CHECK_INTERVAL: Duration = Duration::from_secs(3600);
+/// How often the CRL is checked: re-signed when the CA says it is due, and picked up when
+/// `tessera-server ca revoke` stored a new one beside the running server.
+const CRL_CHECK_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Command-line overrides of `config.toml`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -94,6 +95,11 @@ pub async fn serve(
         .with_enrollment(Enrollment {
             ca: prepared.ca,
             repo,
+            publisher: Some(CrlPublisher {
+                home: data.ca_home(),
+                tls: tls.clone(),
+                material: Mutex::new(prepared.tls),
+            }),
         })
         .shared();
     app.publish_crl(prepared.crl_der);
@@ -109,39 +115,35 @@ pub async fn serve(
     ready(&report);
     tracing::info!(https = %report.https, http = %report.http, "listening");
 
-    let refresher = tokio::spawn(refresh_crls(
-        data.clone(),
-        Arc::clone(&app),
-        tls.clone(),
-        prepared.tls,
-    ));
+    let refresher = tokio::spawn(refresh_crls(Arc::clone(&app)));
     crate::service::run(app, tls, https, http, shutdown).await;
     refresher.abort();
     Ok(())
 }
 
-/// Re-signs the CRL when due and swaps it into the HTTP listener and the TLS verifier.
-async fn refresh_crls(
-    data: DataDir,
-    app: Arc<App<SqliteStore>>,
-    tls: TlsConfig,
-    mut material: TlsMaterial,
-) {
+/// Re-signs the CRL when due and applies it everywhere.
+async fn refresh_crls(app: Arc<App<SqliteStore>>) {
     loop {
         tokio::time::sleep(CRL_CHECK_INTERVAL).await;
         let Some(enrollment) = app.enrollment.as_ref() else {
             return;
         };
-        match data.ca_home().current_crls(&enrollment.ca) {
-            Ok(crls) => {
-                app.publish_crl(crls.issuing.der().to_vec());
-                material.crls = crls
-                    .all_der()
-                    .into_iter()
-                    .map(CertificateRevocationListDer::from)
-                    .collect();
-                if let Err(error) = tls.update(&material) {
-                    tracing::error!(%error, "could not apply the new CRL to TLS");
+        let Some(publisher) = enrollment.publisher.as_ref() else {
+            return;
+        };
+        let published = match publisher.home.published_crls() {
+            Ok(published) => published,
+            Err(error) => {
+                tracing::error!(%error, "could not read the stored CRL");
+                None
+            }
+        };
+        match enrollment.ca.current_crls(published) {
+            // Fresh, and what is already served.
+            Ok((crls, false)) if crls.issuing.der() == app.published_crl().as_ref() => {}
+            Ok((crls, _)) => {
+                if let Err(error) = publisher.apply(&app, &crls) {
+                    tracing::error!(%error, "could not publish the re-signed CRL");
                 }
             }
             Err(error) => tracing::error!(%error, "could not re-sign the CRL"),

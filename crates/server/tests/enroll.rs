@@ -57,6 +57,7 @@ async fn enrollment_end_to_end_with_token_rules() {
         .with_enrollment(Enrollment {
             ca: prepared.ca,
             repo: repo.clone(),
+            publisher: None,
         })
         .shared();
     let router = tessera_server::enroll::routes().with_state(Arc::clone(&app));

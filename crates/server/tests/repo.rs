@@ -5,10 +5,7 @@ mod common;
 
 use std::sync::Arc;
 
-use rcgen::{CertificateParams, KeyPair};
-use rustls_pki_types::pem::PemObject as _;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use serde_json::json;
+use rustls_pki_types::CertificateDer;
 use tessera_manifest::{Manifest, Repo};
 use tessera_server::app::App;
 use tessera_server::datadir::DataDir;
@@ -18,50 +15,6 @@ use tessera_server::service::run;
 use tessera_server::tls::TlsConfig;
 use tessera_store::{NewToken, Store};
 use tokio::net::TcpListener;
-
-/// Enrolls `hostname`/`serial` through the real `/enroll` and returns its identity.
-async fn enroll(
-    port: u16,
-    ca: &CertificateDer<'static>,
-    hostname: &str,
-    serial: &str,
-) -> common::Identity {
-    let key = KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).unwrap();
-    let mut params = CertificateParams::new(vec![hostname.to_owned()]).unwrap();
-    params.distinguished_name = rcgen::DistinguishedName::new();
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, hostname);
-    let csr = params.serialize_request(&key).unwrap().pem().unwrap();
-    let body = json!({"token": "tse_t", "csr_pem": csr, "facts": {"serial": serial, "hostname": hostname, "os": "macOS"}});
-    let reply = common::https(
-        port,
-        ca,
-        None,
-        &common::post("/enroll", "application/json", body.to_string().as_bytes()),
-    )
-    .await
-    .unwrap();
-    assert_eq!(
-        reply.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
-    let response: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
-    let chain = CertificateDer::pem_slice_iter(
-        response["certificate_chain_pem"]
-            .as_str()
-            .unwrap()
-            .as_bytes(),
-    )
-    .collect::<Result<Vec<_>, _>>()
-    .unwrap();
-    (
-        chain,
-        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
-    )
-}
 
 #[tokio::test]
 async fn devices_read_only_their_own_manifests() {
@@ -75,6 +28,7 @@ async fn devices_read_only_their_own_manifests() {
         .with_enrollment(Enrollment {
             ca: prepared.ca,
             repo: repo.clone(),
+            publisher: None,
         })
         .shared();
     app.store
@@ -107,8 +61,8 @@ async fn devices_read_only_their_own_manifests() {
         let _ = stopped.await;
     }));
 
-    let a = enroll(port, &ca, "MAC-A", "SERIAL-A").await;
-    let b = enroll(port, &ca, "MAC-B", "SERIAL-B").await;
+    let a = common::enroll(port, &ca, "MAC-A", "SERIAL-A").await;
+    let b = common::enroll(port, &ca, "MAC-B", "SERIAL-B").await;
     let mut b_manifest = repo.read_manifest("computers/SERIAL-B").unwrap();
     let mut conditional = tessera_manifest::ConditionalItem {
         condition: Some(tessera_manifest::Condition::new(

@@ -155,6 +155,11 @@ pub trait Store: Send + Sync {
         serial: &str,
         revocation: &Revocation,
     ) -> impl Future<Output = Result<bool>> + Send;
+    /// Every certificate issued to a device, by serial.
+    fn certificates_for(
+        &self,
+        device: DeviceKey,
+    ) -> impl Future<Output = Result<Vec<CertificateRecord>>> + Send;
     /// Every revoked certificate (what the CRL lists).
     fn revoked_certificates(&self) -> impl Future<Output = Result<Vec<CertificateRecord>>> + Send;
 

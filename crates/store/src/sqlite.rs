@@ -434,6 +434,16 @@ impl Store for SqliteStore {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn certificates_for(&self, device: DeviceKey) -> Result<Vec<CertificateRecord>> {
+        sqlx::query("SELECT * FROM certificates WHERE device_id = ? ORDER BY serial")
+            .bind(device.0)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(certificate_from_row)
+            .collect()
+    }
+
     async fn revoked_certificates(&self) -> Result<Vec<CertificateRecord>> {
         sqlx::query(
             "SELECT * FROM certificates WHERE revoked_at IS NOT NULL ORDER BY revoked_at, serial",

@@ -9,6 +9,7 @@ use rcgen::{
     ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose,
     RevokedCertParams, SerialNumber,
 };
+use rustls_pki_types::pem::PemObject as _;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 use tessera_server::tls::TlsMaterial;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -182,4 +183,48 @@ pub fn post(path: &str, content_type: &str, body: &[u8]) -> Vec<u8> {
     .into_bytes();
     request.extend_from_slice(body);
     request
+}
+
+/// Enrolls `hostname`/`serial` through the real `/enroll` and returns its identity.
+pub async fn enroll(
+    port: u16,
+    ca: &CertificateDer<'static>,
+    hostname: &str,
+    serial: &str,
+) -> Identity {
+    let key = KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).unwrap();
+    let mut params = CertificateParams::new(vec![hostname.to_owned()]).unwrap();
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, hostname);
+    let csr = params.serialize_request(&key).unwrap().pem().unwrap();
+    let body = serde_json::json!({"token": "tse_t", "csr_pem": csr, "facts": {"serial": serial, "hostname": hostname, "os": "macOS"}});
+    let reply = https(
+        port,
+        ca,
+        None,
+        &post("/enroll", "application/json", body.to_string().as_bytes()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    let response: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+    let chain = CertificateDer::pem_slice_iter(
+        response["certificate_chain_pem"]
+            .as_str()
+            .unwrap()
+            .as_bytes(),
+    )
+    .collect::<Result<Vec<_>, _>>()
+    .unwrap();
+    (
+        chain,
+        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+    )
 }
