@@ -378,7 +378,11 @@ fn the_ca_home_stores_and_reopens_a_ca_with_private_modes() {
         .open(clock.clone(), Arc::new(RandomSerials::seeded(12)))
         .unwrap();
     assert_eq!(ca.chain_der(), f.ca.chain_der());
-    assert_eq!(ca.chain_pem(), f.ca.chain_pem(), "PEM survives storage byte for byte");
+    assert_eq!(
+        ca.chain_pem(),
+        f.ca.chain_pem(),
+        "PEM survives storage byte for byte"
+    );
     assert!(!ca.chain_pem().contains('\r') && !crls.issuing.pem().contains('\r'));
     let issued = ca.issue_from_csr(&ec_csr("A", &[]), &name("A")).unwrap();
     ca.revoke(&issued.serial, RevocationReason::CessationOfOperation)
