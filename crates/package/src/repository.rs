@@ -327,6 +327,7 @@ impl<W: Write> Write for ProgressWriter<'_, W> {
 /// the whole payload after hashing has finished.
 struct SyncingFile {
     file: File,
+    durability: Durability,
     unsynced: u64,
     wake: Option<std::sync::mpsc::SyncSender<()>>,
     syncer: Option<std::thread::JoinHandle<io::Result<()>>>,
@@ -339,6 +340,7 @@ impl SyncingFile {
         if durability == Durability::WriteBack {
             return Ok(Self {
                 file,
+                durability,
                 unsynced: 0,
                 wake: None,
                 syncer: None,
@@ -357,6 +359,7 @@ impl SyncingFile {
             })?;
         Ok(Self {
             file,
+            durability,
             unsynced: 0,
             wake: Some(wake),
             syncer: Some(syncer),
@@ -364,13 +367,14 @@ impl SyncingFile {
     }
 
     fn finish(mut self) -> io::Result<()> {
-        if self.syncer.is_none() {
+        if self.durability == Durability::WriteBack {
             return Ok(());
         }
         self.wake = None;
         match self.syncer.take().map(std::thread::JoinHandle::join) {
             Some(Ok(result)) => result?,
-            _ => return Err(io::Error::other("the fsync helper thread panicked")),
+            Some(Err(_)) => return Err(io::Error::other("the fsync helper thread panicked")),
+            None => return Err(io::Error::other("an earlier fsync of the archive failed")),
         }
         self.file.sync_all()
     }
@@ -385,7 +389,14 @@ impl Write for SyncingFile {
             if let Some(wake) = &self.wake {
                 // Full means a sync is already queued, which will cover these bytes too.
                 if let Err(std::sync::mpsc::TrySendError::Disconnected(())) = wake.try_send(()) {
-                    return Err(io::Error::other("the fsync helper thread stopped"));
+                    // The helper only stops on an fsync error: report that error.
+                    self.wake = None;
+                    return Err(
+                        match self.syncer.take().map(std::thread::JoinHandle::join) {
+                            Some(Ok(Err(e))) => e,
+                            _ => io::Error::other("the fsync helper thread stopped"),
+                        },
+                    );
                 }
             }
         }
