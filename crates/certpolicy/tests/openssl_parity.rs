@@ -32,13 +32,6 @@ const CERT_TO: &str = "270101000000Z";
 const CRL_LAST: &str = "251231000000Z";
 const CRL_NEXT: &str = "260107000000Z";
 
-fn openssl_available() -> bool {
-    Command::new("openssl")
-        .arg("version")
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
 /// Runs `openssl` with `args` in `dir`; panics with its stderr when it fails (a broken
 /// corpus must not pass silently).
 fn openssl(dir: &Path, args: &[&str]) -> String {
@@ -1021,8 +1014,7 @@ fn cases() -> Vec<Case> {
 
 #[test]
 fn our_verdicts_match_openssl_and_the_policy() {
-    if !openssl_available() {
-        println!("SKIPPED openssl_parity: the `openssl` CLI is not on PATH (CI installs it)");
+    if !tessera_testkit::tool("openssl", "the OpenSSL parity suite") {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -1074,8 +1066,7 @@ fn our_verdicts_match_openssl_and_the_policy() {
 
 #[test]
 fn the_expiring_leaf_warns_and_the_good_chain_reports_every_rule() {
-    if !openssl_available() {
-        println!("SKIPPED openssl_parity: the `openssl` CLI is not on PATH (CI installs it)");
+    if !tessera_testkit::tool("openssl", "the OpenSSL parity suite") {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -1105,8 +1096,7 @@ fn the_expiring_leaf_warns_and_the_good_chain_reports_every_rule() {
 
 #[test]
 fn revocation_failures_name_the_certificate_or_crl_concerned() {
-    if !openssl_available() {
-        println!("SKIPPED openssl_parity: the `openssl` CLI is not on PATH (CI installs it)");
+    if !tessera_testkit::tool("openssl", "the OpenSSL parity suite") {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();

@@ -69,12 +69,7 @@ fn identity_round_trip_with_modes_from_the_spec() {
 
 #[test]
 fn files_are_real_pem_that_openssl_reads() {
-    if std::process::Command::new("openssl")
-        .arg("version")
-        .output()
-        .is_err()
-    {
-        eprintln!("SKIPPED: openssl CLI not installed");
+    if !tessera_testkit::tool("openssl", "reading keystore files with OpenSSL") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -48,6 +48,8 @@ impl Fake {
             "/opt/homebrew/bin/openssl",
         ]);
         let (Some(python), Some(openssl)) = (python, openssl) else {
+            // Reports (and in CI fails) whichever of the two is missing.
+            tessera_testkit::tools(&["python3", "openssl"], "the fake `security` tool");
             eprintln!("SKIPPED: the fake `security` needs python3 and openssl at an absolute path");
             return None;
         };
