@@ -198,6 +198,16 @@ pub enum CaError {
     #[error("the certificate ledger failed: {0}")]
     Ledger(String),
 
+    /// Another process holds the ledger's lock file.
+    #[error(
+        "the ledger is locked by another process (lock file {lock}); retry in a moment, or \
+         delete the lock file if no Tessera process is running"
+    )]
+    LedgerLocked {
+        /// The lock file.
+        lock: PathBuf,
+    },
+
     /// A file or directory operation failed.
     #[error("{action} {path}: {source}")]
     Io {

@@ -1,9 +1,15 @@
 //! A ledger in one JSON file (mode 0600), rewritten atomically on every change: for the
-//! stand-alone CLI and small single-node servers. One process at a time: concurrent
-//! writers from several processes are not coordinated.
+//! stand-alone CLI and single-node servers. Writers in several processes (a running server
+//! and `ca revoke`) take turns through a lock file beside it (`ledger.json.lock`, created
+//! with O_EXCL like git's `index.lock`); readers need no lock because every write is an
+//! atomic rename.
 
+use std::fs::OpenOptions;
+use std::io::{ErrorKind, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use super::{IssuedCertificate, Ledger, LedgerState, Revocation};
 use crate::fsio;
@@ -13,8 +19,48 @@ use crate::{CaError, Serial};
 #[derive(Debug)]
 pub struct FileLedger {
     path: PathBuf,
-    // Serialises this process's read-modify-write cycles.
+    // Serialises this process's read-modify-write cycles; the lock file serialises processes.
     lock: Mutex<()>,
+    lock_timeout: Duration,
+}
+
+/// How long a writer waits for another process's lock by default.
+pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The lock file, removed when dropped.
+struct LockFile(PathBuf);
+
+impl LockFile {
+    fn acquire(path: PathBuf, timeout: Duration) -> Result<Self, CaError> {
+        let start = Instant::now();
+        loop {
+            match OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+            {
+                Ok(mut file) => {
+                    // The holder's pid, for a person deciding whether the lock is stale.
+                    let _ = writeln!(file, "{}", std::process::id());
+                    return Ok(Self(path));
+                }
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+                    if start.elapsed() >= timeout {
+                        return Err(CaError::LedgerLocked { lock: path });
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(e) => return Err(CaError::io("cannot create the lock file", &path)(e)),
+            }
+        }
+    }
+}
+
+impl Drop for LockFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 impl FileLedger {
@@ -23,7 +69,21 @@ impl FileLedger {
         Self {
             path: path.into(),
             lock: Mutex::new(()),
+            lock_timeout: DEFAULT_LOCK_TIMEOUT,
         }
+    }
+
+    /// The same ledger, waiting at most `timeout` for another process's lock.
+    #[must_use]
+    pub fn with_lock_timeout(mut self, timeout: Duration) -> Self {
+        self.lock_timeout = timeout;
+        self
+    }
+
+    fn lock_path(&self) -> PathBuf {
+        let mut name = self.path.file_name().unwrap_or_default().to_os_string();
+        name.push(".lock");
+        self.path.with_file_name(name)
     }
 
     /// The ledger file.
@@ -53,6 +113,7 @@ impl FileLedger {
         change: impl FnOnce(&mut LedgerState) -> Result<T, CaError>,
     ) -> Result<T, CaError> {
         let _guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
+        let _file_lock = LockFile::acquire(self.lock_path(), self.lock_timeout)?;
         let mut state = self.load()?;
         let out = change(&mut state)?;
         self.save(&state)?;
@@ -123,6 +184,48 @@ mod tests {
             reopened.record_issued(&record("0a")),
             Err(CaError::SerialReused { .. })
         ));
+    }
+
+    #[test]
+    fn writers_in_separate_ledger_values_do_not_lose_updates() {
+        // Two FileLedger values stand for two processes: only the lock file orders them.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.json");
+        let writers: Vec<_> = (0..2u8)
+            .map(|w| {
+                let ledger = FileLedger::new(&path);
+                std::thread::spawn(move || {
+                    for i in 0..40u8 {
+                        ledger
+                            .record_issued(&record(&format!("{:02x}{:02x}", w + 1, i)))
+                            .unwrap();
+                        ledger.next_crl_number().unwrap();
+                    }
+                })
+            })
+            .collect();
+        for writer in writers {
+            writer.join().unwrap();
+        }
+        let ledger = FileLedger::new(&path);
+        assert_eq!(ledger.all().unwrap().len(), 80);
+        assert_eq!(ledger.next_crl_number().unwrap(), 81);
+        assert!(!dir.path().join("ledger.json.lock").exists());
+    }
+
+    #[test]
+    fn a_held_lock_times_out_with_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.json");
+        std::fs::write(dir.path().join("ledger.json.lock"), "12345\n").unwrap();
+        let ledger = FileLedger::new(&path).with_lock_timeout(Duration::from_millis(50));
+        let err = ledger.record_issued(&record("01")).unwrap_err();
+        assert!(matches!(err, CaError::LedgerLocked { .. }), "{err}");
+        assert!(err.to_string().contains("ledger.json.lock"));
+        // Reads do not need the lock.
+        assert!(ledger.all().unwrap().is_empty());
+        std::fs::remove_file(dir.path().join("ledger.json.lock")).unwrap();
+        ledger.record_issued(&record("01")).unwrap();
     }
 
     #[test]
