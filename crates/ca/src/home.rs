@@ -289,8 +289,27 @@ impl CaHome {
     }
 
     /// Stores CRLs (atomically, one file each).
+    /// A CRL is not replaced by one with a lower or equal number: when two processes sign
+    /// at once (the server's schedule and `ca revoke`), the newer CRL stays published.
     pub fn store_crls(&self, crls: &PublishedCrls) -> Result<(), CaError> {
-        Self::write_crls(&self.dir, crls)
+        let newer = |name: &str, candidate: &SignedCrl| -> Result<bool, CaError> {
+            let path = self.dir.join(name);
+            if !path.exists() {
+                return Ok(true);
+            }
+            // A damaged file is replaced rather than kept.
+            Ok(SignedCrl::parse(&fsio::read(&path)?)
+                .map_or(true, |stored| candidate.number() > stored.number()))
+        };
+        if newer(CRL, &crls.issuing)? {
+            fsio::write_atomic(&self.dir.join(CRL), crls.issuing.pem().as_bytes(), PUBLIC)?;
+        }
+        if let Some(root) = &crls.root
+            && newer(ROOT_CRL, root)?
+        {
+            fsio::write_atomic(&self.dir.join(ROOT_CRL), root.pem().as_bytes(), PUBLIC)?;
+        }
+        Ok(())
     }
 
     fn write_crls(dir: &Path, crls: &PublishedCrls) -> Result<(), CaError> {

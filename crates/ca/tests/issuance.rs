@@ -399,6 +399,9 @@ fn the_ca_home_stores_and_reopens_a_ca_with_private_modes() {
         current,
         "fresh CRLs are served as stored"
     );
+    // An older CRL (signed earlier by another process) never replaces a newer one.
+    home.store_crls(&crls).unwrap();
+    assert_eq!(home.published_crls().unwrap(), Some(current.clone()));
 
     // The server plugs its own ledger in; the file ledger is then left alone.
     let server_ledger = Arc::new(tessera_ca::MemoryLedger::new());
