@@ -11,6 +11,7 @@
 //!
 //! Figures are per resolution on one thread, so resolutions/s is per core.
 
+use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -46,17 +47,18 @@ fn conditional_items(seed: usize) -> String {
     conditions
         .iter()
         .enumerate()
-        .map(|(i, condition)| {
+        .fold(String::new(), |mut out, (i, condition)| {
             let items = [
                 format!("App{:04}", (seed * 7 + i * 13) % (CATALOG_ITEMS / 2)),
                 format!("App{:04}", (seed * 11 + i * 17 + 3) % (CATALOG_ITEMS / 2)),
             ];
-            format!(
+            let _ = write!(
+                out,
                 "<dict><key>condition</key><string>{condition}</string><key>managed_installs</key><array>{}</array></dict>",
                 plist_strings(&items)
-            )
+            );
+            out
         })
-        .collect()
 }
 
 fn manifest_xml(catalogs: &[String], includes: &[String], seed: usize) -> String {
@@ -83,8 +85,7 @@ fn manifest_xml(catalogs: &[String], includes: &[String], seed: usize) -> String
 }
 
 fn catalog_xml() -> String {
-    let items: String = (0..CATALOG_ITEMS)
-        .map(|i| {
+    let items = (0..CATALOG_ITEMS).fold(String::new(), |mut out, i| {
             let name = format!("App{:04}", i % (CATALOG_ITEMS / 2));
             let version = format!("{}.{}", 1 + i / (CATALOG_ITEMS / 2), i % 7);
             let extra = match i % 10 {
@@ -93,13 +94,14 @@ fn catalog_xml() -> String {
                 2 => "<key>installable_condition</key><string>machine_type != \"server\"</string>",
                 _ => "",
             };
-            format!(
+            let _ = write!(
+                out,
                 "<dict><key>name</key><string>{name}</string><key>version</key><string>{version}</string>\
                  <key>catalogs</key><array><string>production</string></array>\
                  <key>installer_type</key><string>nopkg</string>{extra}</dict>"
-            )
-        })
-        .collect();
+            );
+            out
+        });
     format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?><plist version=\"1.0\"><array>{items}</array></plist>"
     )
@@ -133,11 +135,22 @@ fn manifests() -> Vec<(String, String)> {
 fn facts_for(n: usize) -> Facts {
     let mut facts = Facts::new();
     facts
-        .set_os_vers(if n % 3 == 0 { "13.6" } else { "14.5" })
-        .set("arch", if n % 4 == 0 { "x86_64" } else { "arm64" })
+        .set_os_vers(if n.is_multiple_of(3) { "13.6" } else { "14.5" })
+        .set(
+            "arch",
+            if n.is_multiple_of(4) {
+                "x86_64"
+            } else {
+                "arm64"
+            },
+        )
         .set(
             "machine_type",
-            if n % 2 == 0 { "laptop" } else { "desktop" },
+            if n.is_multiple_of(2) {
+                "laptop"
+            } else {
+                "desktop"
+            },
         )
         .set("hostname", format!("mac-{n}.example.com"))
         .set("serial_number", format!("C02N{n:05}"))
@@ -153,7 +166,11 @@ fn facts_for(n: usize) -> Facts {
             FactValue::Array(
                 (0..40)
                     .map(|a| {
-                        let vendor = if (a + n) % 9 == 0 { "adobe" } else { "example" };
+                        let vendor = if (a + n).is_multiple_of(9) {
+                            "adobe"
+                        } else {
+                            "example"
+                        };
                         FactValue::Dict(
                             [
                                 (
@@ -185,6 +202,14 @@ impl RepoSource for UncachedManifests {
     fn catalog(&self, name: &str) -> tessera_manifest::Result<Option<Arc<CatalogIndex>>> {
         Ok((name == "production").then(|| Arc::clone(&self.production)))
     }
+}
+
+/// CPU time this thread has run, from `/proc/thread-self/schedstat` (nanoseconds on CPU).
+/// On a shared machine wall time includes waiting for a core; CPU time is the per-core cost.
+fn thread_cpu_time() -> Option<Duration> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let nanos: u64 = text.split_whitespace().next()?.parse().ok()?;
+    Some(Duration::from_nanos(nanos))
 }
 
 fn per_resolution(name: &str, totals: &[Duration], count: usize) -> Measurement {
@@ -250,7 +275,9 @@ fn main() -> anyhow::Result<()> {
     );
 
     let mut cached_totals = Vec::new();
+    let mut cached_cpu = Vec::new();
     for _ in 0..3 {
+        let cpu_start = thread_cpu_time();
         let start = Instant::now();
         let mut installs = 0usize;
         for (n, facts) in facts.iter().enumerate() {
@@ -259,6 +286,9 @@ fn main() -> anyhow::Result<()> {
         }
         std::hint::black_box(installs);
         cached_totals.push(start.elapsed());
+        if let (Some(before), Some(after)) = (cpu_start, thread_cpu_time()) {
+            cached_cpu.push(after.saturating_sub(before));
+        }
     }
     let mut uncached_totals = Vec::new();
     for _ in 0..3 {
@@ -293,6 +323,23 @@ fn main() -> anyhow::Result<()> {
     println!(
         "baseline resolutions per second per core: {:.0}",
         1.0 / base.median().as_secs_f64().max(f64::MIN_POSITIVE)
+    );
+    if !cached_cpu.is_empty() {
+        let cpu = per_resolution("cached, CPU time", &cached_cpu, DEVICES);
+        println!(
+            "CPU time per resolution (cached): {:.3?} median -> {:.0} resolutions per CPU-second \
+             (differs from the wall-clock figure when other processes share the cores)",
+            cpu.median(),
+            1.0 / cpu.median().as_secs_f64().max(f64::MIN_POSITIVE)
+        );
+    }
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!(
+        "load average during the run: {}",
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
     );
     Ok(())
 }
