@@ -46,10 +46,11 @@ pub enum Durability {
     /// with missing bytes. Costs the disk's write time for the whole payload.
     #[default]
     Synced,
-    /// Leave the archive to the kernel's write-back (as `cp` and `split` do); `info` is still
-    /// synced and the publish is still an atomic rename. After a crash the archive may be
-    /// short; `Repository::load` then reports its size mismatch and agents refuse it by
-    /// digest.
+    /// Leave the files to the kernel's write-back (as `cp` and `split` do; even syncing only
+    /// `info` would make ext4 flush the whole archive first). Readers still see the package
+    /// appear atomically (rename). After a crash the archive may be short or `info`
+    /// missing; `Repository::load` then reports it as incomplete or not found, and agents
+    /// refuse a short archive by digest.
     WriteBack,
 }
 
@@ -155,15 +156,20 @@ impl Repository {
         // taken ID (non-empty directory) moves on to the next number.
         let info_path = staging.path().join(INFO_FILE);
         loop {
-            write_synced(&info_path, package.to_info_xml().as_bytes())?;
+            let synced = self.durability == Durability::Synced;
+            write_info(&info_path, package.to_info_xml().as_bytes(), synced)?;
             // The directory's own entries (archive, info) must be durable before it moves.
-            sync_dir(staging.path());
+            if synced {
+                sync_dir(staging.path());
+            }
             let target = self.package_dir(package.id());
             match fs::rename(staging.path(), &target) {
                 Ok(()) => {
                     // The directory now lives under its ID; nothing left to clean up.
                     let _ = staging.keep();
-                    sync_dir(&self.root);
+                    if synced {
+                        sync_dir(&self.root);
+                    }
                     return Ok(package);
                 }
                 Err(e) if target.exists() && is_taken(&e) => {
@@ -419,11 +425,14 @@ fn is_taken(e: &io::Error) -> bool {
     )
 }
 
-fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
+fn write_info(path: &Path, bytes: &[u8], synced: bool) -> Result<()> {
     let mut file = File::create(path).map_err(|e| Error::io("creating", path, e))?;
     file.write_all(bytes)
         .map_err(|e| Error::io("writing", path, e))?;
-    file.sync_all().map_err(|e| Error::io("writing", path, e))
+    if synced {
+        file.sync_all().map_err(|e| Error::io("writing", path, e))?;
+    }
+    Ok(())
 }
 
 /// Makes the rename durable; best effort (not every file system supports it).
