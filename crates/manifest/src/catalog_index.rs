@@ -81,14 +81,17 @@ impl CatalogIndex {
 /// `cpu_arch_ok` and `installable_condition_ok`, in that order.
 pub fn item_applies(item: &PkgInfo, facts: &Facts) -> bool {
     let loose_lt = |a: &str, b: &str| compare_versions(a, b) == Ordering::Less;
-    if let (Some(minimum), Some(have)) = (
-        &item.minimum_munki_version,
-        facts.get_str(names::MUNKI_VERSION),
-    ) && loose_lt(have, minimum)
+    // Facts are looked up only for the checks an item asks for: most items ask for none.
+    if let Some(minimum) = &item.minimum_munki_version
+        && facts
+            .get_str(names::MUNKI_VERSION)
+            .is_some_and(|have| loose_lt(have, minimum))
     {
         return false;
     }
-    if let Some(os) = facts.get_str(names::OS_VERS) {
+    if (item.minimum_os_version.is_some() || item.maximum_os_version.is_some())
+        && let Some(os) = facts.get_str(names::OS_VERS)
+    {
         if item
             .minimum_os_version
             .as_deref()

@@ -296,7 +296,8 @@ struct Resolver<'a> {
     out: Resolved,
     seen_manifests: HashSet<String>,
     installed: HashSet<String>,
-    in_progress: HashSet<String>,
+    /// Items whose requirements are being installed (a short stack; guards `requires` cycles).
+    in_progress: Vec<String>,
     removed: HashSet<String>,
 }
 
@@ -322,7 +323,7 @@ pub fn resolve(source: &dyn RepoSource, primary: &str, facts: &Facts) -> Result<
         },
         seen_manifests: HashSet::from([primary.to_owned()]),
         installed: HashSet::new(),
-        in_progress: HashSet::new(),
+        in_progress: Vec::new(),
         removed: HashSet::new(),
     };
     let root = Level {
@@ -539,7 +540,7 @@ impl Resolver<'_> {
         depth: usize,
     ) -> bool {
         let (name, pin) = split_name_and_version(manifest_item_basename(requested));
-        if self.installed.contains(name) || self.in_progress.contains(name) {
+        if self.installed.contains(name) || self.in_progress.iter().any(|n| n == name) {
             return true;
         }
         if depth > MAX_DEPENDENCY_DEPTH {
@@ -556,11 +557,11 @@ impl Resolver<'_> {
         } else {
             found.item.requires.clone()
         };
-        self.in_progress.insert(name.to_owned());
+        self.in_progress.push(name.to_owned());
         for requirement in &requires {
             let why = Reason::RequiredBy(name.to_owned());
             if !self.install(requirement, level, source, &why, depth + 1) {
-                self.in_progress.remove(name);
+                self.in_progress.pop();
                 self.out.warnings.push(Warning::RequirementUnavailable {
                     item: requested.to_owned(),
                     requires: requirement.clone(),
@@ -568,7 +569,7 @@ impl Resolver<'_> {
                 return false;
             }
         }
-        self.in_progress.remove(name);
+        self.in_progress.pop();
         self.installed.insert(name.to_owned());
         self.out.managed_installs.push(Decision {
             name: name.to_owned(),

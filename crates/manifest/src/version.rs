@@ -11,63 +11,72 @@ enum Part<'a> {
 
 /// Splits like distutils `LooseVersion` with Munki's regex: runs of digits, runs of
 /// lowercase letters, and whatever lies between them; dots separate and are dropped.
-fn parts(version: &str) -> Vec<Part<'_>> {
-    #[derive(PartialEq, Clone, Copy)]
-    enum Class {
-        Digit,
-        Lower,
-        Other,
-        Dot,
+/// An iterator, so comparing versions allocates nothing.
+struct Parts<'a> {
+    rest: &'a str,
+}
+
+#[derive(PartialEq, Clone, Copy)]
+enum Class {
+    Digit,
+    Lower,
+    Other,
+    Dot,
+}
+
+fn class(c: char) -> Class {
+    if c.is_ascii_digit() {
+        Class::Digit
+    } else if c.is_ascii_lowercase() {
+        Class::Lower
+    } else if c == '.' {
+        Class::Dot
+    } else {
+        Class::Other
     }
-    let class = |c: char| {
-        if c.is_ascii_digit() {
-            Class::Digit
-        } else if c.is_ascii_lowercase() {
-            Class::Lower
-        } else if c == '.' {
-            Class::Dot
-        } else {
-            Class::Other
-        }
-    };
-    let mut out = Vec::new();
-    let mut start = 0;
-    let mut current: Option<Class> = None;
-    fn push<'v>(out: &mut Vec<Part<'v>>, s: &'v str, c: Class) {
-        match c {
-            Class::Dot => {}
-            // Very long digit runs saturate rather than fail, as a string compare would be wrong.
-            Class::Digit => out.push(Part::Num(s.parse().unwrap_or(u128::MAX))),
-            Class::Lower | Class::Other => out.push(Part::Text(s)),
-        }
-    }
-    for (i, c) in version.char_indices() {
-        let k = class(c);
-        // Each dot is its own token; other classes form runs.
-        if current != Some(k) || k == Class::Dot {
-            if let Some(prev) = current {
-                push(&mut out, &version[start..i], prev);
+}
+
+impl<'a> Iterator for Parts<'a> {
+    type Item = Part<'a>;
+
+    fn next(&mut self) -> Option<Part<'a>> {
+        loop {
+            let first = self.rest.chars().next()?;
+            let kind = class(first);
+            let end = if kind == Class::Dot {
+                first.len_utf8()
+            } else {
+                self.rest
+                    .char_indices()
+                    .find(|&(_, c)| class(c) != kind)
+                    .map_or(self.rest.len(), |(i, _)| i)
+            };
+            let (token, rest) = self.rest.split_at(end);
+            self.rest = rest;
+            match kind {
+                Class::Dot => {}
+                // Very long digit runs saturate rather than fail.
+                Class::Digit => return Some(Part::Num(token.parse().unwrap_or(u128::MAX))),
+                Class::Lower | Class::Other => return Some(Part::Text(token)),
             }
-            start = i;
-            current = Some(k);
         }
     }
-    if let Some(prev) = current {
-        push(&mut out, &version[start..], prev);
-    }
-    out
+}
+
+fn parts(version: &str) -> Parts<'_> {
+    Parts { rest: version }
 }
 
 /// Compares two version strings as `MunkiLooseVersion` does: pad the shorter with `0`,
 /// compare component-wise; a number is less than text.
 pub fn compare_versions(a: &str, b: &str) -> Ordering {
-    let (pa, pb) = (parts(a), parts(b));
-    let len = pa.len().max(pb.len());
-    let zero = Part::Num(0);
-    for i in 0..len {
-        let x = pa.get(i).unwrap_or(&zero);
-        let y = pb.get(i).unwrap_or(&zero);
-        let ord = match (x, y) {
+    let (mut pa, mut pb) = (parts(a), parts(b));
+    loop {
+        let (x, y) = match (pa.next(), pb.next()) {
+            (None, None) => return Ordering::Equal,
+            (x, y) => (x.unwrap_or(Part::Num(0)), y.unwrap_or(Part::Num(0))),
+        };
+        let ord = match (&x, &y) {
             (Part::Num(x), Part::Num(y)) => x.cmp(y),
             (Part::Text(x), Part::Text(y)) => x.cmp(y),
             (Part::Num(_), Part::Text(_)) => Ordering::Less,
@@ -77,7 +86,6 @@ pub fn compare_versions(a: &str, b: &str) -> Ordering {
             return ord;
         }
     }
-    Ordering::Equal
 }
 
 /// Munki's `trim_version_string`: drop trailing `.0` components while more than two remain.
@@ -122,6 +130,14 @@ mod tests {
         // int < str: "1.0.1" vs "1.0b": component 3 is 1 vs "b".
         assert_eq!(compare_versions("1.0.1", "1.0b"), Ordering::Less);
         assert_eq!(compare_versions("2.0-RC1", "2.0"), Ordering::Greater);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn ordering_is_antisymmetric_and_total(a in "[0-9a-zA-Z.-]{0,12}", b in "[0-9a-zA-Z.-]{0,12}") {
+            proptest::prop_assert_eq!(compare_versions(&a, &b), compare_versions(&b, &a).reverse());
+            proptest::prop_assert_eq!(compare_versions(&a, &a), Ordering::Equal);
+        }
     }
 
     #[test]

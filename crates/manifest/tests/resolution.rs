@@ -594,3 +594,25 @@ fn primary_manifest_fallback_order() {
         Err(Error::MissingPrimaryManifest { .. })
     ));
 }
+
+#[test]
+fn requires_cycles_terminate() {
+    let mut source = MemorySource::new();
+    source.insert_catalog(
+        "c",
+        CatalogIndex::new(Catalog {
+            items: vec![
+                pkg("A", "1.0", &[("requires", strings(&["B"]))]),
+                pkg("B", "1.0", &[("requires", strings(&["A"]))]),
+            ],
+        }),
+    );
+    source.insert_manifest("m", manifest(&["c"], &[], &["A"]));
+    let resolved = run(&source, "m");
+    let order: Vec<_> = resolved
+        .managed_installs
+        .iter()
+        .map(|d| d.name.as_str())
+        .collect();
+    assert_eq!(order, ["B", "A"]);
+}
