@@ -145,8 +145,16 @@ async fn device_for<S: Store>(
     app: &App<S>,
     device_id: &DeviceId,
 ) -> tessera_store::Result<DeviceKey> {
+    device_record_for(app, device_id).await.map(|d| d.key)
+}
+
+/// [`device_for`], returning the whole record.
+async fn device_record_for<S: Store>(
+    app: &App<S>,
+    device_id: &DeviceId,
+) -> tessera_store::Result<tessera_store::Device> {
     if let Some(device) = app.store.device_by_ocs_id(device_id.as_str()).await? {
-        return Ok(device.key);
+        return Ok(device);
     }
     let new = NewDevice {
         computer_name: device_id.hostname().to_owned(),
@@ -156,13 +164,11 @@ async fn device_for<S: Store>(
         facts: Map::new(),
     };
     match app.store.create_device(&new, app.now()).await {
-        Ok(key) => Ok(key),
-        // Two first check-ins racing: the other one created it.
-        Err(tessera_store::Error::Conflict { .. }) => app
+        // Created, or two first check-ins raced and the other one created it.
+        Ok(_) | Err(tessera_store::Error::Conflict { .. }) => app
             .store
             .device_by_ocs_id(device_id.as_str())
             .await?
-            .map(|d| d.key)
             .ok_or_else(|| tessera_store::Error::NotFound(format!("device {device_id}"))),
         Err(error) => Err(error),
     }
@@ -174,8 +180,15 @@ async fn prolog<S: Store>(
     device_id: &DeviceId,
 ) -> tessera_store::Result<String> {
     let now = app.now();
-    let device = caller.device(app, device_id).await?;
-    let known = app.store.device(device).await?;
+    let known = match caller {
+        Caller::Certified(key) => app
+            .store
+            .device(key)
+            .await?
+            .ok_or_else(|| tessera_store::Error::NotFound(format!("device {}", key.0)))?,
+        Caller::Ocs => device_record_for(app, device_id).await?,
+    };
+    let device = known.key;
     app.store.record_contact(device, None, now).await?;
     let pending: Vec<_> = app
         .store
@@ -202,21 +215,19 @@ async fn prolog<S: Store>(
             .filter(|d| d.state == DeploymentState::Waiting)
             .map(|d| d.package_id)
             .collect();
-        app.store.mark_notified(device, &waiting, now).await?;
+        if !waiting.is_empty() {
+            app.store.mark_notified(device, &waiting, now).await?;
+        }
     }
-    // Ask for an inventory when the server has none yet, or it is older than the
-    // check-in period.
-    let has_inventory = known
-        .as_ref()
-        .is_some_and(|d| d.facts.contains_key("inventory_at"));
+    // Ask for an inventory when the server has none yet, or it is older than the period.
     let inventory_due = known
-        .as_ref()
-        .and_then(|d| d.facts.get("inventory_at"))
+        .facts
+        .get("inventory_at")
         .and_then(Value::as_i64)
         .is_none_or(|at| {
             now.unix_timestamp() - at >= i64::from(app.config.ocs.prolog_freq_hours) * 3600
         });
-    let response = if !has_inventory || inventory_due {
+    let response = if inventory_due {
         PrologResponse::Send
     } else {
         PrologResponse::Stop

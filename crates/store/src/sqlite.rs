@@ -29,7 +29,10 @@ const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/sqlite/0001
 /// last transactions may be lost, which agents recover from by re-reporting.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    pool: SqlitePool,
+    // One connection writes, so that our own writers queue in the pool instead of meeting
+    // SQLITE_BUSY and sleeping in SQLite's busy handler; readers run beside it (WAL).
+    writer: SqlitePool,
+    reader: SqlitePool,
 }
 
 impl SqliteStore {
@@ -42,13 +45,24 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .connect_with(options)
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
             .await?;
-        let store = Self { pool };
-        store.migrate().await?;
-        Ok(store)
+        let migrating = Self {
+            reader: writer.clone(),
+            writer,
+        };
+        migrating.migrate().await?;
+        // Readers open after the migrations, so they never see a half-made schema.
+        let reader = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options.read_only(true))
+            .await?;
+        Ok(Self {
+            reader,
+            writer: migrating.writer,
+        })
     }
 
     /// Opens a private in-memory database (tests, demos).
@@ -59,7 +73,10 @@ impl SqliteStore {
             .max_connections(1)
             .connect_with(options)
             .await?;
-        let store = Self { pool };
+        let store = Self {
+            reader: pool.clone(),
+            writer: pool,
+        };
         store.migrate().await?;
         Ok(store)
     }
@@ -67,7 +84,7 @@ impl SqliteStore {
     /// The schema version the database is at.
     pub async fn schema_version(&self) -> Result<i64> {
         let version: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM schema_migrations")
-            .fetch_one(&self.pool)
+            .fetch_one(&self.writer)
             .await?;
         Ok(version.unwrap_or(0))
     }
@@ -76,7 +93,7 @@ impl SqliteStore {
         sqlx::query(
             "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
         )
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         let current = self.schema_version().await?;
         let known = MIGRATIONS.last().map_or(0, |(v, _)| *v);
@@ -87,7 +104,7 @@ impl SqliteStore {
             });
         }
         for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
-            let mut tx = self.pool.begin().await?;
+            let mut tx = self.writer.begin().await?;
             sqlx::raw_sql(sql).execute(&mut *tx).await?;
             sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)")
                 .bind(version)
@@ -242,7 +259,7 @@ impl Store for SqliteStore {
         .bind(&device.manifest)
         .bind(facts)
         .bind(now.unix_timestamp())
-        .fetch_one(&self.pool)
+        .fetch_one(&self.writer)
         .await
         .map_err(|e| {
             conflict(e, || match (&device.serial, &device.ocs_device_id) {
@@ -257,7 +274,7 @@ impl Store for SqliteStore {
     async fn device(&self, key: DeviceKey) -> Result<Option<Device>> {
         sqlx::query("SELECT * FROM devices WHERE id = ?")
             .bind(key.0)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.reader)
             .await?
             .as_ref()
             .map(device_from_row)
@@ -267,7 +284,7 @@ impl Store for SqliteStore {
     async fn device_by_serial(&self, serial: &str) -> Result<Option<Device>> {
         sqlx::query("SELECT * FROM devices WHERE serial = ?")
             .bind(serial)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.reader)
             .await?
             .as_ref()
             .map(device_from_row)
@@ -277,7 +294,7 @@ impl Store for SqliteStore {
     async fn device_by_ocs_id(&self, ocs_device_id: &str) -> Result<Option<Device>> {
         sqlx::query("SELECT * FROM devices WHERE ocs_device_id = ?")
             .bind(ocs_device_id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.reader)
             .await?
             .as_ref()
             .map(device_from_row)
@@ -286,7 +303,7 @@ impl Store for SqliteStore {
 
     async fn list_devices(&self) -> Result<Vec<Device>> {
         sqlx::query("SELECT * FROM devices ORDER BY id")
-            .fetch_all(&self.pool)
+            .fetch_all(&self.reader)
             .await?
             .iter()
             .map(device_from_row)
@@ -310,7 +327,7 @@ impl Store for SqliteStore {
         .bind(&patch)
         .bind(&patch)
         .bind(key.0)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         if done.rows_affected() == 0 {
             return Err(Error::NotFound(format!("device {}", key.0)));
@@ -328,7 +345,7 @@ impl Store for SqliteStore {
         .bind(now.unix_timestamp())
         .bind(token.expires_at.map(OffsetDateTime::unix_timestamp))
         .bind(token.uses)
-        .fetch_one(&self.pool)
+        .fetch_one(&self.writer)
         .await
         .map_err(|e| conflict(e, || "a token with the same hash".to_owned()))?;
         token_from_row(&row)
@@ -350,14 +367,14 @@ impl Store for SqliteStore {
         )
         .bind(token_hash)
         .bind(now.unix_timestamp())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.writer)
         .await?;
         if let Some(row) = used {
             return Ok(Ok(token_from_row(&row)?));
         }
         let Some(row) = sqlx::query("SELECT * FROM enrollment_tokens WHERE token_hash = ?")
             .bind(token_hash)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.writer)
             .await?
         else {
             return Ok(Err(TokenRefusal::Unknown));
@@ -374,7 +391,7 @@ impl Store for SqliteStore {
 
     async fn list_tokens(&self) -> Result<Vec<EnrollmentToken>> {
         sqlx::query("SELECT * FROM enrollment_tokens ORDER BY id")
-            .fetch_all(&self.pool)
+            .fetch_all(&self.reader)
             .await?
             .iter()
             .map(token_from_row)
@@ -387,7 +404,7 @@ impl Store for SqliteStore {
         )
         .bind(now.unix_timestamp())
         .bind(id)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -406,7 +423,7 @@ impl Store for SqliteStore {
         .bind(&certificate.certificate_pem)
         .bind(certificate.revoked.as_ref().map(|r| r.at.unix_timestamp()))
         .bind(certificate.revoked.as_ref().map(|r| r.reason.as_str()))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(|e| conflict(e, || format!("a certificate with serial {}", certificate.serial)))?;
         Ok(())
@@ -415,7 +432,7 @@ impl Store for SqliteStore {
     async fn certificate(&self, serial: &str) -> Result<Option<CertificateRecord>> {
         sqlx::query("SELECT * FROM certificates WHERE serial = ?")
             .bind(serial)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.reader)
             .await?
             .as_ref()
             .map(certificate_from_row)
@@ -429,7 +446,7 @@ impl Store for SqliteStore {
         .bind(revocation.at.unix_timestamp())
         .bind(&revocation.reason)
         .bind(serial)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -437,7 +454,7 @@ impl Store for SqliteStore {
     async fn certificates_for(&self, device: DeviceKey) -> Result<Vec<CertificateRecord>> {
         sqlx::query("SELECT * FROM certificates WHERE device_id = ? ORDER BY serial")
             .bind(device.0)
-            .fetch_all(&self.pool)
+            .fetch_all(&self.reader)
             .await?
             .iter()
             .map(certificate_from_row)
@@ -448,7 +465,7 @@ impl Store for SqliteStore {
         sqlx::query(
             "SELECT * FROM certificates WHERE revoked_at IS NOT NULL ORDER BY revoked_at, serial",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reader)
         .await?
         .iter()
         .map(certificate_from_row)
@@ -471,7 +488,7 @@ impl Store for SqliteStore {
         .bind(i64::from(package.fragments))
         .bind(i64::try_from(package.size).unwrap_or(i64::MAX))
         .bind(package.created_at.unix_timestamp())
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -479,7 +496,7 @@ impl Store for SqliteStore {
     async fn package(&self, id: i64) -> Result<Option<PackageRecord>> {
         sqlx::query("SELECT * FROM packages WHERE id = ?")
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.reader)
             .await?
             .as_ref()
             .map(package_from_row)
@@ -488,7 +505,7 @@ impl Store for SqliteStore {
 
     async fn list_packages(&self) -> Result<Vec<PackageRecord>> {
         sqlx::query("SELECT * FROM packages ORDER BY id")
-            .fetch_all(&self.pool)
+            .fetch_all(&self.reader)
             .await?
             .iter()
             .map(package_from_row)
@@ -498,13 +515,13 @@ impl Store for SqliteStore {
     async fn delete_package(&self, id: i64) -> Result<bool> {
         let done = sqlx::query("DELETE FROM packages WHERE id = ?")
             .bind(id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(done.rows_affected() == 1)
     }
 
     async fn assign(&self, device: DeviceKey, package_id: i64, now: OffsetDateTime) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         sqlx::query(
             "INSERT INTO deployments (device_id, package_id, state, code, updated_at)
              VALUES (?, ?, 'waiting', NULL, ?)
@@ -541,7 +558,7 @@ impl Store for SqliteStore {
         package_ids: &[i64],
         now: OffsetDateTime,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         for &package_id in package_ids {
             let done = sqlx::query(
                 "UPDATE deployments SET state = 'notified', updated_at = ?
@@ -579,7 +596,7 @@ impl Store for SqliteStore {
         if !state.is_final() {
             return Ok(false);
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let done = sqlx::query(
             "UPDATE deployments SET state = ?, code = ?, updated_at = ?
               WHERE device_id = ? AND package_id = ? AND state IN ('waiting', 'notified')",
@@ -612,7 +629,7 @@ impl Store for SqliteStore {
     }
 
     async fn expire_notified(&self, deadline: OffsetDateTime, now: OffsetDateTime) -> Result<u64> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let expired = sqlx::query(
             "UPDATE deployments SET state = 'error', code = 'ERR_TIMEOUT', updated_at = ?
               WHERE state = 'notified' AND updated_at < ?
@@ -642,7 +659,7 @@ impl Store for SqliteStore {
     async fn deployments_for(&self, device: DeviceKey) -> Result<Vec<Deployment>> {
         sqlx::query("SELECT * FROM deployments WHERE device_id = ? ORDER BY package_id")
             .bind(device.0)
-            .fetch_all(&self.pool)
+            .fetch_all(&self.reader)
             .await?
             .iter()
             .map(|row| deployment_from_row(row, "updated_at"))
@@ -659,7 +676,7 @@ impl Store for SqliteStore {
         )
         .bind(device.0)
         .bind(package_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reader)
         .await?
         .iter()
         .map(|row| deployment_from_row(row, "at"))
@@ -671,7 +688,7 @@ impl Store for SqliteStore {
             "SELECT state, code, COUNT(*) AS n FROM deployments WHERE package_id = ? GROUP BY state, code",
         )
         .bind(package_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reader)
         .await?;
         stats_from_rows(&rows)
     }
@@ -679,7 +696,7 @@ impl Store for SqliteStore {
     async fn deployment_totals(&self) -> Result<PackageStats> {
         let rows =
             sqlx::query("SELECT state, code, COUNT(*) AS n FROM deployments GROUP BY state, code")
-                .fetch_all(&self.pool)
+                .fetch_all(&self.reader)
                 .await?;
         stats_from_rows(&rows)
     }
