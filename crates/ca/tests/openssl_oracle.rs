@@ -18,16 +18,7 @@ use x509_parser::prelude::{FromDer, X509Certificate};
 const PASSWORD_ENV: &str = "TESSERA_TEST_PFX_PASSWORD";
 
 fn openssl_available() -> bool {
-    let available = Command::new("openssl")
-        .arg("version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !available {
-        eprintln!(
-            "SKIPPED: the openssl CLI is not installed; install OpenSSL 3 to run the oracle tests"
-        );
-    }
-    available
+    tessera_testkit::tool("openssl", "the OpenSSL oracle tests")
 }
 
 fn openssl(dir: &Path, args: &[&str], password: Option<&Pkcs12Password>) -> Output {

@@ -538,6 +538,8 @@ fn archives_from_system_tar_and_python_zipfile_extract() {
         .status()
         .is_ok_and(|s| s.success());
     if !tar_ok || !zip_ok {
+        // Reports (and in CI fails) whichever tool is missing.
+        tessera_testkit::tools(&["tar", "python3"], "archives made by the system's tools");
         eprintln!("SKIPPED: system tar or python3 missing");
         return;
     }
