@@ -7,7 +7,7 @@
 //! - [`Repo`]: a Munki repository directory; names never escape it.
 //! - [`make_catalogs`]: Munki's makecatalogs, warnings returned as data.
 //! - [`Predicate`] and [`Facts`]: the NSPredicate subset Munki conditions use.
-//! - [`resolve`]: included manifests first, then conditional items, then own items; first
+//! - [`resolve()`]: included manifests first, then conditional items, then own items; first
 //!   occurrence wins; installs beat removals; catalogs inherited when empty. Resolution reads
 //!   through a [`RepoSource`], so parsed manifests can be cached.
 //!
