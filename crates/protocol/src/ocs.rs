@@ -307,8 +307,10 @@ pub enum PrologResponse {
     Stop,
 }
 
-/// The `TYPE="CONF"` parameter of the DOWNLOAD option: the agent's schedule settings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The `TYPE="CONF"` parameter of the DOWNLOAD option: the agent's schedule settings. It
+/// reads from configuration files too (every field optional, defaults below).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct DownloadConf {
     /// Deployment switched on. Always sent explicitly: a missing `ON` means off.
     pub on: bool,

@@ -88,7 +88,7 @@ pub struct Ocs {
     /// Hours between check-ins (`PROLOG_FREQ`).
     pub prolog_freq_hours: u32,
     /// The schedule sent to agents.
-    pub download: DownloadSettings,
+    pub download: DownloadConf,
 }
 
 impl Default for Ocs {
@@ -96,57 +96,7 @@ impl Default for Ocs {
         Self {
             compat: false,
             prolog_freq_hours: 12,
-            download: DownloadSettings::default(),
-        }
-    }
-}
-
-/// The DOWNLOAD `CONF` parameter, as configured.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct DownloadSettings {
-    /// Deployment on.
-    pub on: bool,
-    /// Cycles per period.
-    pub period_length: u32,
-    /// Seconds after each fragment.
-    pub frag_latency: u32,
-    /// Seconds after each cycle.
-    pub cycle_latency: u32,
-    /// Seconds after each period.
-    pub period_latency: u32,
-    /// Days before an unfinished package times out on the agent; the server marks a
-    /// notified deployment with no result after this long as `ERR_TIMEOUT`.
-    pub timeout_days: u32,
-    /// Minutes an action may run.
-    pub execution_timeout_minutes: u32,
-}
-
-impl Default for DownloadSettings {
-    fn default() -> Self {
-        let conf = DownloadConf::default();
-        Self {
-            on: conf.on,
-            period_length: conf.period_length,
-            frag_latency: conf.frag_latency,
-            cycle_latency: conf.cycle_latency,
-            period_latency: conf.period_latency,
-            timeout_days: conf.timeout_days,
-            execution_timeout_minutes: conf.execution_timeout_minutes,
-        }
-    }
-}
-
-impl From<DownloadSettings> for DownloadConf {
-    fn from(s: DownloadSettings) -> Self {
-        Self {
-            on: s.on,
-            period_length: s.period_length,
-            frag_latency: s.frag_latency,
-            cycle_latency: s.cycle_latency,
-            period_latency: s.period_latency,
-            timeout_days: s.timeout_days,
-            execution_timeout_minutes: s.execution_timeout_minutes,
+            download: DownloadConf::default(),
         }
     }
 }

@@ -235,7 +235,7 @@ async fn prolog<S: Store>(
     Ok(PrologReply {
         response,
         prolog_freq_hours: app.config.ocs.prolog_freq_hours,
-        download: Some((download.into(), offers)),
+        download: Some((download, offers)),
     }
     .to_xml())
 }
