@@ -558,29 +558,35 @@ impl Store for SqliteStore {
         package_ids: &[i64],
         now: OffsetDateTime,
     ) -> Result<()> {
-        let mut tx = self.writer.begin().await?;
-        for &package_id in package_ids {
-            let done = sqlx::query(
-                "UPDATE deployments SET state = 'notified', updated_at = ?
-                  WHERE device_id = ? AND package_id = ? AND state = 'waiting'",
-            )
-            .bind(now.unix_timestamp())
-            .bind(device.0)
-            .bind(package_id)
-            .execute(&mut *tx)
-            .await?;
-            if done.rows_affected() == 1 {
-                record_history(
-                    &mut tx,
-                    device,
-                    package_id,
-                    DeploymentState::Notified,
-                    None,
-                    now,
-                )
-                .await?;
-            }
+        if package_ids.is_empty() {
+            return Ok(());
         }
+        // Two statements whatever the number of packages: a first check-in offering 20
+        // packages would otherwise cost 40 round trips on the single writer.
+        let ids = serde_json::Value::from(package_ids).to_string();
+        let mut tx = self.writer.begin().await?;
+        sqlx::query(
+            "INSERT INTO deployment_history (device_id, package_id, state, code, at)
+             SELECT device_id, package_id, 'notified', NULL, ? FROM deployments
+              WHERE device_id = ? AND state = 'waiting'
+                AND package_id IN (SELECT value FROM json_each(?))
+              ORDER BY package_id",
+        )
+        .bind(now.unix_timestamp())
+        .bind(device.0)
+        .bind(&ids)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE deployments SET state = 'notified', updated_at = ?
+              WHERE device_id = ? AND state = 'waiting'
+                AND package_id IN (SELECT value FROM json_each(?))",
+        )
+        .bind(now.unix_timestamp())
+        .bind(device.0)
+        .bind(&ids)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(())
     }
