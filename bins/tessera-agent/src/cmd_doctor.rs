@@ -4,47 +4,22 @@
 //! has stored is added with the keystore work; the flags here stay as they are.
 
 use std::io::Write;
-use std::path::PathBuf;
-use std::process::{Command, ExitCode};
-use std::time::Duration;
 
-use anyhow::{Context, bail};
+use std::process::{Command, ExitCode};
+
+use anyhow::bail;
 use clap::Args;
-use tessera_certpolicy::{EvidenceFiles, LoadedEvidence, Policy, Report, UnixTime};
+use tessera_cli::policy_check::{self, PolicyCheckArgs};
 
 /// Arguments of `doctor` (shared in meaning with `tessera-server cert check`).
 #[derive(Args, Debug, Clone)]
 pub(crate) struct DoctorArgs {
-    /// Device certificate, PEM or DER. Further certificates in a PEM file are used as
-    /// intermediates.
-    #[arg(long, value_name = "FILE")]
-    pub cert: PathBuf,
-    /// Private key of the device certificate, to check that it belongs to it (PEM or DER;
-    /// PKCS#8, PKCS#1 or SEC1; unencrypted).
-    #[arg(long, value_name = "FILE")]
-    pub key: Option<PathBuf>,
-    /// Trusted root certificate(s). Only self-signed roots can end a path.
-    #[arg(long = "ca", value_name = "FILE", required = true)]
-    pub ca: Vec<PathBuf>,
-    /// Intermediate CA certificate(s) the path may use.
-    #[arg(long, value_name = "FILE")]
-    pub intermediate: Vec<PathBuf>,
-    /// CRL file(s); give the CRL of every issuing CA (the leaf's and each intermediate's).
-    #[arg(long, value_name = "FILE")]
-    pub crl: Vec<PathBuf>,
+    #[command(flatten)]
+    pub evidence: PolicyCheckArgs,
     /// The computer name the certificate must carry, exactly (default: what `hostname`
     /// prints).
     #[arg(long, value_name = "NAME")]
     pub hostname: Option<String>,
-    /// Warn when a certificate expires within this many days.
-    #[arg(long, value_name = "DAYS", default_value_t = 30)]
-    pub warn_days: u64,
-    /// Evaluate at this time (RFC 3339, e.g. 2026-01-01T00:00:00Z) instead of now.
-    #[arg(long, value_name = "TIME")]
-    pub at: Option<String>,
-    /// Print the report as JSON (schema in docs/certpolicy.md).
-    #[arg(long)]
-    pub json: bool,
 }
 
 /// The computer name as `hostname` prints it (absolute path: no PATH lookup).
@@ -68,22 +43,6 @@ fn system_hostname() -> anyhow::Result<String> {
     bail!("cannot determine the computer name (no `hostname` program); pass --hostname NAME")
 }
 
-fn evaluation_time(at: Option<&str>) -> anyhow::Result<UnixTime> {
-    match at {
-        None => Ok(UnixTime::now()),
-        Some(text) => {
-            let t =
-                time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
-                    .with_context(|| {
-                    format!("--at {text:?} is not an RFC 3339 time such as 2026-01-01T00:00:00Z")
-                })?;
-            let secs = u64::try_from(t.unix_timestamp())
-                .with_context(|| format!("--at {text:?} is before 1970"))?;
-            Ok(UnixTime::since_unix_epoch(Duration::from_secs(secs)))
-        }
-    }
-}
-
 /// Loads the files, evaluates them and prints the report; exit status 0 only when no rule
 /// fails.
 pub(crate) fn evaluate(args: &DoctorArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
@@ -91,38 +50,7 @@ pub(crate) fn evaluate(args: &DoctorArgs, out: &mut dyn Write) -> anyhow::Result
         Some(name) => name.clone(),
         None => system_hostname()?,
     };
-    let now = evaluation_time(args.at.as_deref())?;
-    let loaded = LoadedEvidence::from_files(&EvidenceFiles {
-        cert: &args.cert,
-        key: args.key.as_deref(),
-        trust_anchors: &args.ca,
-        intermediates: &args.intermediate,
-        crls: &args.crl,
-    })?;
-    let mut policy = Policy::default();
-    policy.expiry_warning = Duration::from_secs(args.warn_days.saturating_mul(86_400));
-    let report = policy.evaluate_evidence(&loaded.evidence(&computer_name, now));
-    print_report(&report, args.json, out)?;
-    Ok(if report.passed() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
-}
-
-fn print_report(report: &Report, json: bool, out: &mut dyn Write) -> anyhow::Result<()> {
-    if json {
-        serde_json::to_writer_pretty(&mut *out, report)?;
-        writeln!(out)?;
-    } else {
-        writeln!(
-            out,
-            "Device certificate policy for {:?}:",
-            report.computer_name()
-        )?;
-        write!(out, "{report}")?;
-    }
-    Ok(())
+    policy_check::check(&args.evidence, &computer_name, out)
 }
 
 /// `tessera-agent doctor`.
@@ -136,15 +64,17 @@ mod tests {
 
     fn args(dir: &std::path::Path) -> DoctorArgs {
         DoctorArgs {
-            cert: dir.join("leaf.pem"),
-            key: None,
-            ca: vec![dir.join("root.pem")],
-            intermediate: vec![],
-            crl: vec![],
+            evidence: PolicyCheckArgs {
+                cert: dir.join("leaf.pem"),
+                key: None,
+                ca: vec![dir.join("root.pem")],
+                intermediate: vec![],
+                crl: vec![],
+                warn_days: 30,
+                at: Some("2026-01-01T00:00:00Z".into()),
+                json: true,
+            },
             hostname: Some("MAC01.local".into()),
-            warn_days: 30,
-            at: Some("2026-01-01T00:00:00Z".into()),
-            json: true,
         }
     }
 
@@ -153,18 +83,6 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let err = evaluate(&args(dir.path()), &mut Vec::new()).unwrap_err();
         assert!(format!("{err:#}").contains("leaf.pem"), "{err:#}");
-    }
-
-    #[test]
-    fn bad_time_is_a_clear_error() {
-        let err = evaluation_time(Some("yesterday")).unwrap_err();
-        assert!(format!("{err:#}").contains("RFC 3339"));
-        assert_eq!(
-            evaluation_time(Some("2026-01-01T00:00:00Z"))
-                .unwrap()
-                .as_secs(),
-            1_767_225_600
-        );
     }
 
     #[test]
@@ -287,10 +205,10 @@ mod tests {
             return;
         }
         let mut args = args(dir.path());
-        args.key = Some(dir.path().join("leaf.key"));
-        args.crl = vec![dir.path().join("root.crl")];
-        args.at = None;
-        args.json = false;
+        args.evidence.key = Some(dir.path().join("leaf.key"));
+        args.evidence.crl = vec![dir.path().join("root.crl")];
+        args.evidence.at = None;
+        args.evidence.json = false;
         let mut out = Vec::new();
         let code = evaluate(&args, &mut out).unwrap();
         let text = String::from_utf8(out).unwrap();

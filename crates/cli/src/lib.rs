@@ -3,7 +3,8 @@
 //! Both binaries are thin front ends (the decisions live in the domain crates), but they
 //! should feel like one tool: the same `-v/--verbose`, `-q/--quiet` and `--log-format`
 //! flags, logs on stderr so that stdout stays clean for PEM, JSON and reports, and the same
-//! way of saying that something went wrong.
+//! way of saying that something went wrong. [`policy_check`] is the certificate-policy check
+//! both offer (`tessera-agent doctor`, `tessera-server cert check`).
 //!
 //! ```
 //! use clap::Parser;
@@ -20,6 +21,8 @@
 //! ```
 #![deny(missing_docs)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
+
+pub mod policy_check;
 
 use std::process::ExitCode;
 
