@@ -33,6 +33,9 @@ pub struct App<S> {
     pub enrollment: Option<Enrollment>,
     /// The device CA's current CRL (DER), as published on the HTTP listener.
     crl: RwLock<Bytes>,
+    /// The root's CRL (DER) when the device CA is an intermediate under a root this server
+    /// holds: it lists revoked intermediates, and OpenSSL's `-crl_check_all` wants it.
+    root_crl: RwLock<Option<Bytes>>,
 }
 
 impl<S> App<S> {
@@ -47,6 +50,7 @@ impl<S> App<S> {
             metrics: Metrics::default(),
             enrollment: None,
             crl: RwLock::new(Bytes::new()),
+            root_crl: RwLock::new(None),
         }
     }
 
@@ -82,6 +86,23 @@ impl<S> App<S> {
         match self.crl.write() {
             Ok(mut current) => *current = der,
             Err(poisoned) => *poisoned.into_inner() = der,
+        }
+    }
+
+    /// Publishes (or withdraws) the root's CRL on the HTTP listener.
+    pub fn publish_root_crl(&self, der: Option<Vec<u8>>) {
+        let der = der.map(Bytes::from);
+        match self.root_crl.write() {
+            Ok(mut current) => *current = der,
+            Err(poisoned) => *poisoned.into_inner() = der,
+        }
+    }
+
+    /// The root CRL currently published, if the CA has a separate root.
+    pub fn published_root_crl(&self) -> Option<Bytes> {
+        match self.root_crl.read() {
+            Ok(current) => current.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
         }
     }
 

@@ -93,6 +93,8 @@ pub struct Prepared {
     pub tls: TlsMaterial,
     /// The device CA's current CRL (DER), for the HTTP listener.
     pub crl_der: Vec<u8>,
+    /// The root's CRL (DER), for a two-tier CA.
+    pub root_crl_der: Option<Vec<u8>>,
     /// SHA-256 of the admin token.
     pub admin_token_hash: String,
     /// The OCS package repository.
@@ -228,6 +230,7 @@ impl DataDir {
         Ok(Prepared {
             config,
             crl_der: crls.issuing.der().to_vec(),
+            root_crl_der: crls.root.as_ref().map(|root| root.der().to_vec()),
             ca,
             store,
             tls,

@@ -26,6 +26,7 @@ impl CrlPublisher {
     pub fn apply<S>(&self, app: &App<S>, crls: &PublishedCrls) -> Result<(), crate::Error> {
         self.home.store_crls(crls)?;
         app.publish_crl(crls.issuing.der().to_vec());
+        app.publish_root_crl(crls.root.as_ref().map(|root| root.der().to_vec()));
         let mut material = self
             .material
             .lock()

@@ -103,6 +103,7 @@ pub async fn serve(
         })
         .shared();
     app.publish_crl(prepared.crl_der);
+    app.publish_root_crl(prepared.root_crl_der);
     let synced = crate::catalog::sync_packages(&app.store, &app.packages, app.now())
         .await
         .map_err(|e| Error::Store(e.to_string()))?;

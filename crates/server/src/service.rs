@@ -20,6 +20,8 @@ use crate::{admin, enroll, listen, metrics, ocs, repo};
 
 /// Path of the device CA's CRL on the plain HTTP listener (the CRL distribution point).
 pub const CRL_PATH: &str = "/crl/device-ca.crl";
+/// Path of the root's CRL, for a two-tier CA (the intermediate's distribution point).
+pub const ROOT_CRL_PATH: &str = "/crl/root-ca.crl";
 
 /// How often notified deployments without a result are checked for their timeout.
 const UPKEEP_INTERVAL: Duration = Duration::from_secs(600);
@@ -50,6 +52,7 @@ pub fn https_router<S: Store + 'static>(app: &Arc<App<S>>) -> Router {
 pub fn http_router<S: Store + 'static>(app: &Arc<App<S>>) -> Router {
     Router::new()
         .route(CRL_PATH, get(crl::<S>))
+        .route(ROOT_CRL_PATH, get(root_crl::<S>))
         .merge(download::routes::<S>(Listener::Http))
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(app),
@@ -64,6 +67,17 @@ async fn crl<S: Store>(State(app): State<Arc<App<S>>>) -> Response {
         return (StatusCode::SERVICE_UNAVAILABLE, "no CRL published yet\n").into_response();
     }
     ([(CONTENT_TYPE, "application/pkix-crl")], der).into_response()
+}
+
+async fn root_crl<S: Store>(State(app): State<Arc<App<S>>>) -> Response {
+    match app.published_root_crl() {
+        Some(der) => ([(CONTENT_TYPE, "application/pkix-crl")], der).into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            "this CA has no separate root, so no root CRL\n",
+        )
+            .into_response(),
+    }
 }
 
 /// Serves both listeners until `shutdown` completes, then drains in-flight requests.

@@ -9,7 +9,7 @@ use tessera_protocol::body::{decode, encode_zlib};
 use tessera_server::app::App;
 use tessera_server::config::Config;
 use tessera_server::secret;
-use tessera_server::service::{CRL_PATH, run};
+use tessera_server::service::{CRL_PATH, ROOT_CRL_PATH, run};
 use tessera_server::tls::TlsConfig;
 use tessera_store::{SqliteStore, Store};
 use tokio::net::TcpListener;
@@ -90,6 +90,19 @@ async fn both_listeners_serve_and_shut_down_cleanly() {
         .unwrap();
     assert_eq!(reply.status, 200);
     assert_eq!(reply.body, crl.to_vec());
+    // A single-tier CA has no root CRL; a two-tier one publishes it beside the device CRL.
+    let reply = common::http(http_port, &common::get(ROOT_CRL_PATH, ""))
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 404);
+    app.publish_root_crl(Some(b"root crl".to_vec()));
+    let reply = common::http(http_port, &common::get(ROOT_CRL_PATH, ""))
+        .await
+        .unwrap();
+    assert_eq!(
+        (reply.status, reply.body.as_slice()),
+        (200, &b"root crl"[..])
+    );
     // The plain listener serves nothing else of value.
     let reply = common::http(
         http_port,
