@@ -36,7 +36,115 @@ pub struct Enrollment {
 
 /// The route.
 pub fn routes<S: Store + 'static>() -> Router<Arc<App<S>>> {
-    Router::new().route("/enroll", post(enroll::<S>))
+    Router::new()
+        .route("/enroll", post(enroll::<S>))
+        .route("/enroll/join", post(join::<S>))
+}
+
+/// `POST /enroll/join` body: a device joins or leaves a group manifest.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JoinRequest {
+    /// The group manifest, e.g. `groups/lab` (one the enrollment answer listed).
+    pub group: String,
+    /// Leave instead of join.
+    #[serde(default)]
+    pub leave: bool,
+}
+
+/// `POST /enroll/join` answer: the groups the device's manifest now includes.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct JoinResponse {
+    /// Included manifests of the device's computer manifest, in order.
+    pub included_manifests: Vec<String>,
+}
+
+/// A device (identified by its certificate) adds or removes a `groups/…` manifest in its
+/// own computer manifest's `included_manifests`. Only existing manifests under `groups/`
+/// can be joined, and only the device's own manifest changes.
+async fn join<S: Store>(
+    State(app): State<Arc<App<S>>>,
+    certificate: Option<axum::Extension<crate::tls::ClientCertificate>>,
+    JsonBody(request): JsonBody<JoinRequest>,
+) -> Result<axum::Json<JoinResponse>, Failure> {
+    let certificate = certificate
+        .and_then(|axum::Extension(crate::tls::ClientCertificate(c))| c)
+        .ok_or_else(|| {
+            Failure::new(
+                StatusCode::UNAUTHORIZED,
+                "certificate_required",
+                "joining a group needs the device certificate",
+            )
+        })?;
+    let Some(enrollment) = app.enrollment.as_ref() else {
+        return Err(Failure::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "enrollment_disabled",
+            "this server has no CA",
+        ));
+    };
+    let key = crate::identity::certified_device(&app.store, &certificate)
+        .await?
+        .ok_or_else(|| {
+            Failure::new(
+                StatusCode::FORBIDDEN,
+                "not_enrolled",
+                "this certificate was not issued to an enrolled device",
+            )
+        })?;
+    let device = app.store.device(key).await?.ok_or_else(|| {
+        Failure::new(
+            StatusCode::FORBIDDEN,
+            "not_enrolled",
+            "this certificate was not issued to an enrolled device",
+        )
+    })?;
+    if !device.manifest.starts_with("computers/") {
+        return Err(Failure::new(
+            StatusCode::CONFLICT,
+            "shared_manifest",
+            format!(
+                "this device uses the shared manifest {:?}; an admin assigns its groups",
+                device.manifest
+            ),
+        ));
+    }
+    let group = ResourceName::new(&request.group)
+        .ok()
+        .filter(|name| name.as_str().starts_with("groups/"))
+        .filter(|name| enrollment.repo.exists(RepoKind::Manifests, name))
+        .ok_or_else(|| {
+            Failure::new(
+                StatusCode::NOT_FOUND,
+                "unknown_group",
+                format!("no group manifest {:?}", request.group),
+            )
+        })?;
+    let repo = &enrollment.repo;
+    let write_failed = |e: tessera_manifest::Error| {
+        tracing::error!(error = %e, "updating a computer manifest failed");
+        Failure::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "manifest_write_failed",
+            e.to_string(),
+        )
+    };
+    let mut manifest = repo.read_manifest(&device.manifest).map_err(write_failed)?;
+    let included = &mut manifest.included_manifests;
+    let present = included.iter().any(|g| g == group.as_str());
+    if request.leave && present {
+        included.retain(|g| g != group.as_str());
+        repo.write_manifest(&device.manifest, &manifest)
+            .map_err(write_failed)?;
+    } else if !request.leave && !present {
+        included.push(group.to_string());
+        repo.write_manifest(&device.manifest, &manifest)
+            .map_err(write_failed)?;
+    }
+    tracing::info!(device = %device.computer_name, group = %group, leave = request.leave, "group membership");
+    Ok(axum::Json(JoinResponse {
+        included_manifests: manifest.included_manifests,
+    }))
 }
 
 async fn enroll<S: Store + 'static>(

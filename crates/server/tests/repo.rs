@@ -126,6 +126,60 @@ async fn devices_read_only_their_own_manifests() {
     .await;
     assert_eq!(again.status, 304);
 
+    // Joining a group makes its manifest readable; leaving takes it away again.
+    let join = |identity: Option<&common::Identity>, body: &'static str| {
+        let identity = identity.map(|(chain, key)| (chain.clone(), key.clone_key()));
+        let request = common::post("/enroll/join", "application/json", body.as_bytes());
+        let ca = ca.clone();
+        async move { common::https(port, &ca, identity, &request).await.unwrap() }
+    };
+    let joined = join(Some(&a), r#"{"group": "groups/private"}"#).await;
+    assert_eq!(
+        joined.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&joined.body)
+    );
+    assert!(String::from_utf8_lossy(&joined.body).contains("groups/private"));
+    assert_eq!(
+        get(Some(&a), "/repo/manifests/groups/private", "")
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        join(Some(&a), r#"{"group": "groups/private", "leave": true}"#)
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        get(Some(&a), "/repo/manifests/groups/private", "")
+            .await
+            .status,
+        404
+    );
+    for (identity, body, expected) in [
+        (
+            Some(&a),
+            r#"{"group": "groups/../computers/SERIAL-B"}"#,
+            404,
+        ),
+        (Some(&a), r#"{"group": "computers/SERIAL-B"}"#, 404),
+        (Some(&a), r#"{"group": "groups/nope"}"#, 404),
+        (None, r#"{"group": "groups/private"}"#, 401),
+    ] {
+        assert_eq!(join(identity, body).await.status, expected, "{body}");
+    }
+    assert!(
+        !repo
+            .read_manifest("computers/SERIAL-B")
+            .unwrap()
+            .included_manifests
+            .is_empty(),
+        "B untouched"
+    );
+
     stop.send(()).unwrap();
     server.await.unwrap();
 }
