@@ -3,46 +3,12 @@
 
 mod common;
 
-use std::sync::Arc;
-
-use rustls_pki_types::CertificateDer;
-use tessera_manifest::{Manifest, Repo};
-use tessera_server::app::App;
-use tessera_server::datadir::DataDir;
-use tessera_server::enroll::Enrollment;
-use tessera_server::secret;
-use tessera_server::service::run;
-use tessera_server::tls::TlsConfig;
-use tessera_store::{NewToken, Store};
-use tokio::net::TcpListener;
+use tessera_manifest::Manifest;
 
 #[tokio::test]
 async fn devices_read_only_their_own_manifests() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = DataDir::new(dir.path().join("data"));
-    let prepared = data.prepare().await.unwrap();
-    let repo = Repo::open(data.repo()).unwrap();
-    let ca = CertificateDer::from(prepared.ca.root_der().to_vec());
-    let tls = TlsConfig::new(&prepared.tls).unwrap();
-    let app = App::new(prepared.store, prepared.config, prepared.packages)
-        .with_enrollment(Enrollment {
-            ca: prepared.ca,
-            repo: repo.clone(),
-            publisher: None,
-        })
-        .shared();
-    app.store
-        .create_token(
-            &NewToken {
-                token_hash: secret::hash("tse_t"),
-                label: "t".into(),
-                expires_at: None,
-                uses: None,
-            },
-            app.now(),
-        )
-        .await
-        .unwrap();
+    let node = common::Node::start().await;
+    let (data, repo, ca, port) = (&node.data, &node.repo, node.ca.clone(), node.port);
 
     // A private group only device B's manifest includes (inside a conditional item).
     let mut private = Manifest::new();
@@ -52,14 +18,6 @@ async fn devices_read_only_their_own_manifests() {
     std::fs::write(data.repo().join("catalogs/production"), b"<plist/>").unwrap();
     std::fs::write(data.repo().join("pkgs/Tool 1.0.pkg"), vec![7u8; 5000]).unwrap();
     std::os::unix::fs::symlink("/etc/passwd", data.repo().join("pkgs/escape")).unwrap();
-
-    let https = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let http = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = https.local_addr().unwrap().port();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(run(Arc::clone(&app), tls, https, http, async {
-        let _ = stopped.await;
-    }));
 
     let a = common::enroll(port, &ca, "MAC-A", "SERIAL-A").await;
     let b = common::enroll(port, &ca, "MAC-B", "SERIAL-B").await;
@@ -180,6 +138,5 @@ async fn devices_read_only_their_own_manifests() {
         "B untouched"
     );
 
-    stop.send(()).unwrap();
-    server.await.unwrap();
+    node.stop().await;
 }

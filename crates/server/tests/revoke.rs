@@ -3,62 +3,13 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
-
-use rustls_pki_types::CertificateDer;
-use tessera_manifest::Repo;
-use tessera_server::app::App;
-use tessera_server::datadir::DataDir;
-use tessera_server::enroll::Enrollment;
-use tessera_server::revoke::CrlPublisher;
-use tessera_server::secret;
-use tessera_server::service::{CRL_PATH, run};
-use tessera_server::tls::TlsConfig;
-use tessera_store::{NewToken, Store};
-use tokio::net::TcpListener;
+use tessera_server::service::CRL_PATH;
+use tessera_store::Store;
 
 #[tokio::test]
 async fn a_revoked_device_is_refused_at_the_next_handshake() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = DataDir::new(dir.path().join("data"));
-    let prepared = data.prepare().await.unwrap();
-    let ca = CertificateDer::from(prepared.ca.root_der().to_vec());
-    let tls = TlsConfig::new(&prepared.tls).unwrap();
-    let app = App::new(prepared.store, prepared.config, prepared.packages)
-        .with_admin_token_hash(secret::hash("tsa_admin"))
-        .with_enrollment(Enrollment {
-            ca: prepared.ca,
-            repo: Repo::open(data.repo()).unwrap(),
-            publisher: Some(CrlPublisher {
-                home: data.ca_home(),
-                tls: tls.clone(),
-                material: Mutex::new(prepared.tls),
-            }),
-        })
-        .shared();
-    app.publish_crl(prepared.crl_der.clone());
-    app.store
-        .create_token(
-            &NewToken {
-                token_hash: secret::hash("tse_t"),
-                label: "t".into(),
-                expires_at: None,
-                uses: None,
-            },
-            app.now(),
-        )
-        .await
-        .unwrap();
-    let https = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let http = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let (port, http_port) = (
-        https.local_addr().unwrap().port(),
-        http.local_addr().unwrap().port(),
-    );
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(run(Arc::clone(&app), tls, https, http, async {
-        let _ = stopped.await;
-    }));
+    let node = common::Node::start().await;
+    let (app, ca, port, http_port) = (&node.app, node.ca.clone(), node.port, node.http_port);
 
     let device = common::enroll(port, &ca, "MAC-R", "SERIAL-R").await;
     let other = common::enroll(port, &ca, "MAC-S", "SERIAL-S").await;
@@ -118,11 +69,10 @@ async fn a_revoked_device_is_refused_at_the_next_handshake() {
     let crl = common::http(http_port, &common::get(CRL_PATH, ""))
         .await
         .unwrap();
-    assert_ne!(crl.body, prepared.crl_der, "a new CRL is published");
+    assert_ne!(crl.body, node.initial_crl, "a new CRL is published");
     // Nothing left to revoke the second time.
     let again: serde_json::Value = serde_json::from_slice(&revoke("{}").await.body).unwrap();
     assert_eq!(again["revoked"], serde_json::json!([]));
 
-    stop.send(()).unwrap();
-    server.await.unwrap();
+    node.stop().await;
 }

@@ -228,3 +228,86 @@ pub async fn enroll(
         PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
     )
 }
+
+/// A whole server node on loopback, as `serve` builds it, from a fresh data directory: real
+/// CA, SQLite, repository, CRL publishing, both listeners. Admin token `tsa_admin`, an
+/// unlimited enrollment token `tse_t`.
+pub struct Node {
+    pub _dir: tempfile::TempDir,
+    pub data: tessera_server::datadir::DataDir,
+    pub app: Arc<tessera_server::app::App<tessera_store::SqliteStore>>,
+    pub repo: tessera_manifest::Repo,
+    pub ca: CertificateDer<'static>,
+    pub port: u16,
+    pub http_port: u16,
+    /// The CRL published at start.
+    pub initial_crl: Vec<u8>,
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Node {
+    pub async fn start() -> Self {
+        use tessera_store::Store as _;
+        let dir = tempfile::tempdir().unwrap();
+        let data = tessera_server::datadir::DataDir::new(dir.path().join("data"));
+        let prepared = data.prepare().await.unwrap();
+        let repo = tessera_manifest::Repo::open(data.repo()).unwrap();
+        let ca = CertificateDer::from(prepared.ca.root_der().to_vec());
+        let tls = tessera_server::tls::TlsConfig::new(&prepared.tls).unwrap();
+        let app = tessera_server::app::App::new(prepared.store, prepared.config, prepared.packages)
+            .with_admin_token_hash(tessera_server::secret::hash("tsa_admin"))
+            .with_enrollment(tessera_server::enroll::Enrollment {
+                ca: prepared.ca,
+                repo: repo.clone(),
+                publisher: Some(tessera_server::revoke::CrlPublisher {
+                    home: data.ca_home(),
+                    tls: tls.clone(),
+                    material: std::sync::Mutex::new(prepared.tls),
+                }),
+            })
+            .shared();
+        app.publish_crl(prepared.crl_der.clone());
+        let token = tessera_store::NewToken {
+            token_hash: tessera_server::secret::hash("tse_t"),
+            label: "t".into(),
+            expires_at: None,
+            uses: None,
+        };
+        app.store.create_token(&token, app.now()).await.unwrap();
+        let https = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (port, http_port) = (
+            https.local_addr().unwrap().port(),
+            http.local_addr().unwrap().port(),
+        );
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(tessera_server::service::run(
+            Arc::clone(&app),
+            tls,
+            https,
+            http,
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        Self {
+            _dir: dir,
+            data,
+            app,
+            repo,
+            ca,
+            port,
+            http_port,
+            initial_crl: prepared.crl_der,
+            stop,
+            server,
+        }
+    }
+
+    /// Stops the node and waits for it to drain.
+    pub async fn stop(self) {
+        self.stop.send(()).unwrap();
+        self.server.await.unwrap();
+    }
+}
