@@ -22,22 +22,24 @@ struct Fixture {
     http: axum::Router,
 }
 
-async fn fixture(protocol: Protocol) -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let payload: Vec<u8> = (0..10_000u32).map(|i| (i * 7 % 251) as u8).collect();
-    let source = dir.path().join("payload.tar.gz");
-    std::fs::write(&source, &payload).unwrap();
-    let repository = Repository::new(dir.path().join("repo/download"));
+/// Builds package `hello` (version, priority, action, protocol) from `payload` in 4 KiB
+/// fragments with the real builder.
+fn build(
+    dir: &std::path::Path,
+    repository: &Repository,
+    payload: &[u8],
+    (version, priority, action, protocol): (&str, u8, Action, Protocol),
+) -> tessera_package::Package {
+    let source = dir.join("payload.tar.gz");
+    std::fs::write(&source, payload).unwrap();
     let spec = PackageSpec {
-        label: Label::new("hello", "1.0").unwrap(),
-        priority: Priority::new(5).unwrap(),
-        action: Action::Execute {
-            command: "true".into(),
-        },
+        label: Label::new("hello", version).unwrap(),
+        priority: Priority::new(priority).unwrap(),
+        action,
         protocol,
         notification: Notification::default(),
     };
-    let package = repository
+    repository
         .build(
             spec,
             PayloadSource::File(&source),
@@ -45,7 +47,22 @@ async fn fixture(protocol: Protocol) -> Fixture {
             SystemTime::now(),
             &mut |_| {},
         )
-        .unwrap();
+        .unwrap()
+}
+
+async fn fixture(protocol: Protocol) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let payload: Vec<u8> = (0..10_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let repository = Repository::new(dir.path().join("repo/download"));
+    let action = Action::Execute {
+        command: "true".into(),
+    };
+    let package = build(
+        dir.path(),
+        &repository,
+        &payload,
+        ("1.0", 5, action, protocol),
+    );
     let app = App::new(
         SqliteStore::in_memory().await.unwrap(),
         Config::default(),
@@ -157,27 +174,16 @@ async fn plain_http_serves_only_proto_http_fragments_and_never_info() {
 async fn packages_on_disk_are_recorded_once_and_broken_ones_reported() {
     use tessera_store::Store;
     let dir = tempfile::tempdir().unwrap();
-    let source = dir.path().join("payload.tar.gz");
-    std::fs::write(&source, b"payload").unwrap();
     let repository = Repository::new(dir.path().join("download"));
-    let spec = PackageSpec {
-        label: Label::new("hello", "2.0").unwrap(),
-        priority: Priority::new(3).unwrap(),
-        action: Action::Launch {
-            name: "run.sh".into(),
-        },
-        protocol: Protocol::Https,
-        notification: Notification::default(),
+    let action = Action::Launch {
+        name: "run.sh".into(),
     };
-    let built = repository
-        .build(
-            spec,
-            PayloadSource::File(&source),
-            4096,
-            SystemTime::now(),
-            &mut |_| {},
-        )
-        .unwrap();
+    let built = build(
+        dir.path(),
+        &repository,
+        b"payload",
+        ("2.0", 3, action, Protocol::Https),
+    );
     std::fs::create_dir_all(dir.path().join("download/42")).unwrap();
     std::fs::write(dir.path().join("download/42/info"), b"<not xml").unwrap();
 
