@@ -7,7 +7,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use tessera_cli::{LogArgs, finish, not_yet_available};
 
+mod cmd_config;
 mod cmd_doctor;
+mod cmd_install;
 mod cmd_schedule;
 
 /// The Tessera device agent: enrolls this machine, checks in, downloads packages on the
@@ -48,11 +50,11 @@ enum Command {
     /// Check the stored identity, CRL, server reachability, clock and permissions.
     Doctor(cmd_doctor::DoctorArgs),
     /// Read and edit the agent configuration in place.
-    Config(Pending),
+    Config(cmd_config::ConfigArgs),
     /// Install or upgrade the agent as a system service.
-    Install(Pending),
+    Install(cmd_install::InstallArgs),
     /// Remove the service, configuration and identity.
-    Uninstall(Pending),
+    Uninstall(cmd_install::UninstallArgs),
     /// Simulate the fragment download schedule.
     Schedule(cmd_schedule::ScheduleArgs),
 }
@@ -70,9 +72,9 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Run(_) => Err(not_yet_available("run", 10)),
         Command::Status(_) => Err(not_yet_available("status", 10)),
         Command::Doctor(args) => cmd_doctor::run(args),
-        Command::Config(_) => Err(not_yet_available("config", 10)),
-        Command::Install(_) => Err(not_yet_available("install", 10)),
-        Command::Uninstall(_) => Err(not_yet_available("uninstall", 10)),
+        Command::Config(args) => cmd_config::run(&cli.config, args),
+        Command::Install(args) => cmd_install::install(&cli.config, args),
+        Command::Uninstall(args) => cmd_install::uninstall(&cli.config, args),
         Command::Schedule(args) => cmd_schedule::run(args),
     }
 }
