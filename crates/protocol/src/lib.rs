@@ -6,6 +6,7 @@
 //! - [`body`]: zlib bodies with the reference server's fallbacks, decompression capped.
 //! - [`xml`]: the bounded XML reader behind them: no DTDs, no entities beyond the
 //!   predefined ones, depth and size limits.
+//! - [`agent`]: the agent's side of the OCS protocol: requests it writes, replies it reads.
 //! - [`enroll`]: the JSON messages of Tessera's enrollment API.
 //!
 //! Nothing here does I/O: the server and agent move bytes, this crate gives them meaning.
@@ -24,6 +25,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
+pub mod agent;
 pub mod body;
 pub mod enroll;
 pub mod ocs;
