@@ -206,6 +206,88 @@ pub mod commands {
         purpose: "install a package to the boot volume",
     };
 
+    // systemd and launchd: installing the agent as a service (`tessera-agent install`).
+    // `/bin/systemctl` rather than `/usr/bin/systemctl`: it is the one path that exists both on
+    // merged-/usr systems (where /bin links to /usr/bin) and on older Debian-family systems
+    // that ship systemctl in /bin only.
+    const SYSTEMCTL: &str = "/bin/systemctl";
+    const LAUNCHCTL: &str = "/bin/launchctl";
+
+    const fn service(
+        name: &'static str,
+        program: &'static str,
+        subcommand: &'static [&'static str],
+        platform: &'static str,
+        purpose: &'static str,
+    ) -> PrivilegedCommand {
+        PrivilegedCommand {
+            name,
+            program,
+            subcommand,
+            class: PrivilegeClass::RootRequired,
+            one_time_secret_on_argv: false,
+            platform,
+            purpose,
+        }
+    }
+
+    /// `systemctl daemon-reload`: make systemd read a written or removed unit file.
+    pub const SYSTEMCTL_DAEMON_RELOAD: PrivilegedCommand = service(
+        "systemctl daemon-reload",
+        SYSTEMCTL,
+        &["daemon-reload"],
+        "Linux",
+        "reload unit files after the agent's unit was written or removed",
+    );
+    /// `systemctl enable --now`: start the agent service now and at every boot.
+    pub const SYSTEMCTL_ENABLE_NOW: PrivilegedCommand = service(
+        "systemctl enable --now",
+        SYSTEMCTL,
+        &["enable", "--now"],
+        "Linux",
+        "enable and start the agent service (install)",
+    );
+    /// `systemctl restart`: restart the agent service on the upgraded binary and config.
+    pub const SYSTEMCTL_RESTART: PrivilegedCommand = service(
+        "systemctl restart",
+        SYSTEMCTL,
+        &["restart"],
+        "Linux",
+        "restart the agent service after an upgrade",
+    );
+    /// `systemctl disable --now`: stop the agent service and keep it from starting at boot.
+    pub const SYSTEMCTL_DISABLE_NOW: PrivilegedCommand = service(
+        "systemctl disable --now",
+        SYSTEMCTL,
+        &["disable", "--now"],
+        "Linux",
+        "stop and disable the agent service (uninstall)",
+    );
+    /// `launchctl bootstrap system <plist>`: load and start the agent daemon.
+    pub const LAUNCHCTL_BOOTSTRAP: PrivilegedCommand = service(
+        "launchctl bootstrap",
+        LAUNCHCTL,
+        &["bootstrap"],
+        "macOS",
+        "load and start the agent daemon from its plist in /Library/LaunchDaemons (install)",
+    );
+    /// `launchctl bootout system/<label>`: stop and unload the agent daemon.
+    pub const LAUNCHCTL_BOOTOUT: PrivilegedCommand = service(
+        "launchctl bootout",
+        LAUNCHCTL,
+        &["bootout"],
+        "macOS",
+        "stop and unload the agent daemon (uninstall, or before loading a changed plist)",
+    );
+    /// `launchctl kickstart -k system/<label>`: restart the running agent daemon.
+    pub const LAUNCHCTL_KICKSTART: PrivilegedCommand = service(
+        "launchctl kickstart -k",
+        LAUNCHCTL,
+        &["kickstart", "-k"],
+        "macOS",
+        "restart the agent daemon after an upgrade that kept its plist",
+    );
+
     /// Every declared command, in documentation order.
     pub const ALL: &[&PrivilegedCommand] = &[
         &SECURITY_IMPORT,
@@ -220,6 +302,13 @@ pub mod commands {
         &SECURITY_DELETE_GENERIC_PASSWORD,
         &SYSADMINCTL_SECURE_TOKEN_ON,
         &INSTALLER,
+        &SYSTEMCTL_DAEMON_RELOAD,
+        &SYSTEMCTL_ENABLE_NOW,
+        &SYSTEMCTL_RESTART,
+        &SYSTEMCTL_DISABLE_NOW,
+        &LAUNCHCTL_BOOTSTRAP,
+        &LAUNCHCTL_BOOTOUT,
+        &LAUNCHCTL_KICKSTART,
     ];
 }
 
