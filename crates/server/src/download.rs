@@ -53,12 +53,16 @@ async fn file<S: Store>(
             )
                 .into_response();
         }
+        tracing::info!(package = %id, "info requested");
         let path = app.packages.package_dir(id).join(INFO_FILE);
         files::serve(&path, None, &method, &headers, "application/xml").await
     } else {
         let Some(number) = fragment_number(id, &file) else {
             return (StatusCode::NOT_FOUND, "no such package file\n").into_response();
         };
+        // At info level so that operators (and the interop script) can follow an agent's
+        // download schedule from the log alone.
+        tracing::info!(package = %id, fragment = number, ?listener, "fragment requested");
         let packages = app.packages.clone();
         let stored = match tokio::task::spawn_blocking(move || packages.load(id)).await {
             Ok(Ok(stored)) => stored,
