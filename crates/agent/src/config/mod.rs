@@ -47,7 +47,7 @@ fn default_data_dir() -> PathBuf {
 }
 
 /// Which keystore holds the identity.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeystoreConfig {
     /// `file` (a 0700 directory; the Linux default) or `system-keychain` (macOS).
@@ -56,15 +56,6 @@ pub struct KeystoreConfig {
     /// The file keystore's directory (default `<data_dir>/keystore`).
     #[serde(default)]
     pub path: Option<PathBuf>,
-}
-
-impl Default for KeystoreConfig {
-    fn default() -> Self {
-        Self {
-            kind: KeystoreKind::default(),
-            path: None,
-        }
-    }
 }
 
 /// The keystore back ends.
