@@ -183,9 +183,9 @@ pub struct Inventory {
     pub hostname: Option<String>,
     /// `HARDWARE/OSNAME`, e.g. "Debian GNU/Linux 12 (bookworm)".
     pub os_name: Option<String>,
-    /// `HARDWARE/OSVERSION`, e.g. the kernel version.
+    /// `HARDWARE/OSVERSION`, e.g. "12" from the Debian agent, a kernel version from others.
     pub os_version: Option<String>,
-    /// `HARDWARE/ARCH`, e.g. "x86_64".
+    /// `HARDWARE/ARCH`, else the first `CPUS/CPUARCH`, e.g. "x86_64".
     pub arch: Option<String>,
     /// `HARDWARE/IPADDR`.
     pub ip_address: Option<String>,
@@ -231,7 +231,9 @@ impl Inventory {
             hostname: fact("HARDWARE", "NAME"),
             os_name: fact("HARDWARE", "OSNAME"),
             os_version: fact("HARDWARE", "OSVERSION"),
-            arch: fact("HARDWARE", "ARCH"),
+            // The Unix agent (2.10) has no HARDWARE/ARCH; it reports the architecture per
+            // CPU, from lscpu.
+            arch: fact("HARDWARE", "ARCH").or_else(|| fact("CPUS", "CPUARCH")),
             ip_address: fact("HARDWARE", "IPADDR"),
             uuid: fact("HARDWARE", "UUID"),
             serial: fact("BIOS", "SSN"),
@@ -493,6 +495,36 @@ mod tests {
         assert_eq!(inv.arch.as_deref(), Some("x86_64"));
         assert_eq!(inv.serial.as_deref(), Some("VMware-42 1a"));
         assert_eq!(inv.history, vec![PackageId(10), PackageId(20)]);
+    }
+
+    #[test]
+    fn unix_agent_inventory_gives_the_arch_from_its_cpus() {
+        // The shape Debian's ocsinventory-agent 2.10 sends (trimmed from a real run).
+        let xml = r#"<?xml version="1.0" encoding="UTF-8"?>
+<REQUEST>
+  <CONTENT>
+    <CPUS><CORES>2</CORES><CPUARCH>x86_64</CPUARCH><DATA_WIDTH>64</DATA_WIDTH></CPUS>
+    <CPUS><CORES>2</CORES><CPUARCH>i686</CPUARCH></CPUS>
+    <HARDWARE><DESCRIPTION>x86_64/00-00-00 02:39:09</DESCRIPTION><NAME>vm</NAME>
+      <OSCOMMENTS>Debian GNU/Linux 12 (bookworm)</OSCOMMENTS><OSNAME>Debian GNU/Linux 12</OSNAME>
+      <OSVERSION>12</OSVERSION></HARDWARE>
+  </CONTENT>
+  <DEVICEID>vm-2026-11-23-16-15-03</DEVICEID>
+  <QUERY>INVENTORY</QUERY>
+</REQUEST>"#;
+        let Request::Inventory(inv) = parse(xml).unwrap() else {
+            panic!("not an inventory")
+        };
+        assert_eq!(inv.arch.as_deref(), Some("x86_64"));
+        assert_eq!(inv.os_name.as_deref(), Some("Debian GNU/Linux 12"));
+        assert_eq!(inv.os_version.as_deref(), Some("12"));
+        // HARDWARE/ARCH, when an agent sends it, wins.
+        let with_hardware_arch =
+            xml.replace("<NAME>vm</NAME>", "<NAME>vm</NAME><ARCH>aarch64</ARCH>");
+        let Request::Inventory(inv) = parse(&with_hardware_arch).unwrap() else {
+            panic!("not an inventory")
+        };
+        assert_eq!(inv.arch.as_deref(), Some("aarch64"));
     }
 
     #[test]
