@@ -5,12 +5,15 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use tessera_cli::{LogArgs, finish, not_yet_available};
+use tessera_cli::{LogArgs, finish};
 
 mod cmd_config;
 mod cmd_doctor;
+mod cmd_enroll;
 mod cmd_install;
+mod cmd_run;
 mod cmd_schedule;
+mod cmd_status;
 
 /// The Tessera device agent: enrolls this machine, checks in, downloads packages on the
 /// schedule, installs them exactly once and reports.
@@ -31,22 +34,14 @@ struct Cli {
     command: Command,
 }
 
-/// Arguments of a subcommand that has not landed yet; accepted so that `--help` shows the
-/// command, refused with a clear error when run.
-#[derive(clap::Args, Debug)]
-struct Pending {
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-    args: Vec<String>,
-}
-
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Enroll this device with a server and store its identity.
-    Enroll(Pending),
+    Enroll(cmd_enroll::EnrollArgs),
     /// Check in, download and install (service mode; `--once` for one pass).
-    Run(Pending),
+    Run(cmd_run::RunArgs),
     /// Show enrollment, server and package states.
-    Status(Pending),
+    Status(cmd_status::StatusArgs),
     /// Check the stored identity, CRL, server reachability, clock and permissions.
     Doctor(cmd_doctor::DoctorArgs),
     /// Read and edit the agent configuration in place.
@@ -68,15 +63,22 @@ fn main() -> ExitCode {
 fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     tracing::debug!(config = %cli.config.display(), "configuration file");
     match &cli.command {
-        Command::Enroll(_) => Err(not_yet_available("enroll", 10)),
-        Command::Run(_) => Err(not_yet_available("run", 10)),
-        Command::Status(_) => Err(not_yet_available("status", 10)),
+        Command::Enroll(args) => cmd_enroll::run(&cli.config, args),
+        Command::Run(args) => cmd_run::execute(&cli.config, args),
+        Command::Status(args) => cmd_status::run(&cli.config, args),
         Command::Doctor(args) => cmd_doctor::run(args),
         Command::Config(args) => cmd_config::run(&cli.config, args),
         Command::Install(args) => cmd_install::install(&cli.config, args),
         Command::Uninstall(args) => cmd_install::uninstall(&cli.config, args),
         Command::Schedule(args) => cmd_schedule::run(args),
     }
+}
+
+/// The agent works one step at a time: one thread is enough and keeps the footprint small.
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
 }
 
 #[cfg(test)]

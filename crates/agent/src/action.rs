@@ -64,13 +64,14 @@ pub(crate) async fn perform(plan: &ActionPlan) -> Result<ResultCode> {
         .save_action(&ActionRecord::Launching { deadline })?;
     let code = match &plan.info.action {
         Action::Store { path } => store(plan, path),
-        Action::Launch { name } => match launch_command(&plan.package.work(), name) {
-            Some(command) => run_supervised(plan, &command, deadline).await?,
-            None => {
+        Action::Launch { name } => {
+            if let Some(command) = launch_command(&plan.package.work(), name) {
+                run_supervised(plan, &command, deadline).await?
+            } else {
                 note(plan, &format!("LAUNCH: no file {name:?} in the package"));
                 ResultCode::ErrExecute
             }
-        },
+        }
         Action::Execute { command } => run_supervised(plan, command, deadline).await?,
     };
     finish(plan, code)
@@ -268,7 +269,7 @@ async fn run_supervised(plan: &ActionPlan, command: &str, deadline: u64) -> Resu
         .kill_on_drop(false)
         .spawn()
         .map_err(|e| AgentError::io("starting", "/bin/sh", e))?;
-    let pid = child.id().map_or(0, |p| p as i32);
+    let pid = child.id().map_or(0, u32::cast_signed);
     let remaining = Duration::from_secs(deadline.saturating_sub(now_secs()));
     let exited = tokio::time::timeout(remaining, child.wait()).await;
     if exited.is_err() {
@@ -283,13 +284,12 @@ async fn run_supervised(plan: &ActionPlan, command: &str, deadline: u64) -> Resu
         );
         return Ok(ResultCode::ErrExecute);
     }
-    Ok(match read_status(plan)? {
-        Some(code) => code,
-        None => {
-            note(plan, "the action's supervisor ended without an exit status");
-            ResultCode::ErrExecuteInterrupted
-        }
-    })
+    if let Some(code) = read_status(plan)? {
+        Ok(code)
+    } else {
+        note(plan, "the action's supervisor ended without an exit status");
+        Ok(ResultCode::ErrExecuteInterrupted)
+    }
 }
 
 /// Waits for an action started by a previous agent process.

@@ -51,14 +51,10 @@ impl DataDir {
             .write(true)
             .open(&lock_path)
             .map_err(|e| AgentError::io("opening", &lock_path, e))?;
-        match lock.try_lock() {
+        match rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
             Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(AgentError::Busy(root.to_owned()));
-            }
-            Err(std::fs::TryLockError::Error(e)) => {
-                return Err(AgentError::io("locking", &lock_path, e));
-            }
+            Err(rustix::io::Errno::WOULDBLOCK) => return Err(AgentError::Busy(root.to_owned())),
+            Err(e) => return Err(AgentError::io("locking", &lock_path, e.into())),
         }
         Ok(Self {
             root: root.to_owned(),

@@ -123,7 +123,7 @@ struct Agent<'a> {
     offers: BTreeMap<PackageId, PackOffer>,
     infos: BTreeMap<PackageId, PackageInfo>,
     next_check_in: u64,
-    /// Consecutive failed steps: the agent waits longer after each (at most a minute), so
+    /// Consecutive failed steps: the agent waits longer after each (at most 5 s), so
     /// that zero latencies and an unreachable server never make a busy loop.
     failures: u32,
     summary: RunSummary,
@@ -200,8 +200,11 @@ impl Agent<'_> {
             return;
         }
         self.failures = self.failures.saturating_add(1);
-        let seconds = 1u64 << self.failures.min(6);
-        tokio::time::sleep(Duration::from_secs(seconds.min(60))).await;
+        // The schedule's own backoff counts cycles, which take no time when the server
+        // sends zero latencies; this floor (0.1 s more per failure, at most 5 s) is what
+        // keeps an unreachable server from being hammered.
+        let millis = 100 * u64::from(self.failures.min(50));
+        tokio::time::sleep(Duration::from_millis(millis)).await;
     }
 
     /// After a crash: an action handed out but not recorded as executed is resumed from its
@@ -447,7 +450,7 @@ impl Agent<'_> {
         package.create()?;
         self.client
             .fragment(&url, &part, expected, |bytes| {
-                progress.downloaded(id.0, before + bytes)
+                progress.downloaded(id.0, before + bytes);
             })
             .await?;
         let data = std::fs::read(&part).map_err(|e| AgentError::io("reading", &part, e))?;

@@ -110,6 +110,7 @@ fn root_store(anchors: &[Vec<u8>]) -> Result<RootCertStore> {
     Ok(roots)
 }
 
+#[allow(clippy::needless_pass_by_value, reason = "used as a map_err function")]
 fn tls_error(error: rustls::Error) -> AgentError {
     AgentError::Trust(format!("TLS configuration: {error}"))
 }

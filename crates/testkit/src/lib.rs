@@ -14,6 +14,8 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod https;
+
 use std::path::PathBuf;
 
 /// The environment variable that turns a missing tool into a failure.

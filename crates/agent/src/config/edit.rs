@@ -321,6 +321,9 @@ pub struct ConfigEditor {
     // Keys changed since opening, for messages.
     changed: Vec<String>,
     original: String,
+    // Started from the template because there was no file: setting `servers` then writes
+    // the template's own `servers` line rather than a key above the header comment.
+    fresh: bool,
 }
 
 impl ConfigEditor {
@@ -338,7 +341,9 @@ impl ConfigEditor {
                     other => other,
                 }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                Ok((Self::from_text(&template(&[]))?, false))
+                let mut editor = Self::from_text(&template(&[]))?;
+                editor.fresh = true;
+                Ok((editor, false))
             }
             Err(source) => Err(EditError::Read {
                 path: path.to_owned(),
@@ -361,6 +366,7 @@ impl ConfigEditor {
             unknown_before,
             changed: Vec::new(),
             original: text.to_owned(),
+            fresh: false,
         })
     }
 
@@ -410,6 +416,19 @@ impl ConfigEditor {
     /// Sets several keys at once: all of them or, on any error, none.
     pub fn set_all(&mut self, assignments: &[(&str, &str)]) -> Result<(), EditError> {
         let mut next = self.doc.clone();
+        if self.fresh
+            && let Some((_, raw)) = assignments.iter().find(|(k, _)| *k == "servers")
+            && let Some(info) = key_info("servers")
+            && let Value::Array(list) = read_value(info, raw)
+        {
+            let servers: Vec<String> = list
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect();
+            if let Ok(doc) = template(&servers).parse::<DocumentMut>() {
+                next = doc;
+            }
+        }
         let mut keys = Vec::new();
         for (key, raw) in assignments {
             let path = split_key(key)?;
@@ -463,6 +482,7 @@ impl ConfigEditor {
             unknown_before: self.unknown_before.clone(),
             changed: Vec::new(),
             original: String::new(),
+            fresh: false,
         };
         candidate.check().map_err(|message| EditError::Invalid {
             keys: keys
@@ -474,6 +494,7 @@ impl ConfigEditor {
         })?;
         self.doc = candidate.doc;
         self.changed.extend(keys);
+        self.fresh = false;
         Ok(())
     }
 
@@ -804,6 +825,29 @@ frag_latency = 30
             matches!(&err, EditError::NotATable { parent, .. } if parent == "log"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_missing_file_starts_from_the_template() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("agent.toml");
+        let (mut e, existed) = ConfigEditor::open(&path).unwrap();
+        assert!(!existed);
+        assert!(matches!(
+            e.set("log.level", "debug"),
+            Err(EditError::Invalid { .. })
+        ));
+        e.set_all(&[("log.level", "debug"), ("servers", "https://a")])
+            .unwrap();
+        e.set("data_dir", "/srv/t").unwrap();
+        e.save(&path).unwrap();
+        let expected = template(&["https://a".to_owned()])
+            .replace(
+                "servers = [\"https://a\"]\n",
+                "servers = [\"https://a\"]\ndata_dir = \"/srv/t\"\n",
+            )
+            .replace("[log]\n", "[log]\nlevel = \"debug\"\n");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), expected);
     }
 
     #[test]

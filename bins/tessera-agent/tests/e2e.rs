@@ -1,0 +1,302 @@
+//! End to end: a real `tessera-server` and a real `tessera-agent` on loopback, each in its
+//! own temp data directory — enroll, assign, run, and read the outcome from the server.
+
+mod support;
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use support::{Agent, Server, script_payload};
+
+/// Random bytes without a dependency: the archive must not compress, so that fragment
+/// counts follow the payload size.
+fn noise(len: usize, mut seed: u64) -> Vec<u8> {
+    (0..len)
+        .map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed as u8
+        })
+        .collect()
+}
+
+fn lines(path: &Path) -> usize {
+    std::fs::read_to_string(path).map_or(0, |t| t.lines().count())
+}
+
+#[test]
+fn store_launch_execute_and_priorities_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), 5);
+    let agent = Agent::new(dir.path(), &server);
+    agent.enroll(&server);
+    let device = server.device_key();
+
+    let ran = dir.path().join("execute-ran");
+    let ok = server.package(
+        &script_payload(
+            dir.path(),
+            "ok",
+            &format!("echo ran >> '{}'\n", ran.display()),
+        ),
+        "execute-ok",
+        &["--execute", "sh install.sh"],
+    );
+    let fails = server.package(
+        &script_payload(dir.path(), "fails", "exit 1\n"),
+        "execute-fails",
+        &["--execute", "sh install.sh"],
+    );
+    let launch_dir = dir.path().join("launch");
+    std::fs::create_dir_all(&launch_dir).unwrap();
+    std::fs::write(launch_dir.join("setup"), "#!/bin/sh\nexit 3\n").unwrap();
+    let launch = server.package(&launch_dir, "launch", &["--launch", "setup"]);
+    let store_src = dir.path().join("store-src");
+    std::fs::create_dir_all(store_src.join("sub")).unwrap();
+    std::fs::write(store_src.join("a.txt"), "alpha").unwrap();
+    std::fs::write(store_src.join("sub/b.txt"), "beta").unwrap();
+    let stored = dir.path().join("stored");
+    let store = server.package(&store_src, "store", &["--store", stored.to_str().unwrap()]);
+    // Five fragments at priority 5 beside one fragment at priority 1.
+    let big_src = script_payload(dir.path(), "big", "exit 0\n");
+    std::fs::write(big_src.join("blob"), noise(300_000, 7)).unwrap();
+    let big = server.package(
+        &big_src,
+        "big",
+        &[
+            "--execute",
+            "sh install.sh",
+            "--priority",
+            "5",
+            "--fragment-size",
+            "64K",
+        ],
+    );
+    let small = server.package(
+        &script_payload(dir.path(), "small", "exit 0\n"),
+        "small",
+        &["--execute", "sh install.sh", "--priority", "1"],
+    );
+    for package in [ok, fails, launch, store, big, small] {
+        server.assign(device, package);
+    }
+
+    let output = agent.run(&["run", "--once", "--json"]);
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(summary["results"].as_array().unwrap().len(), 6, "{summary}");
+
+    assert_eq!(server.codes(ok), json!({"SUCCESS": 1}));
+    assert_eq!(lines(&ran), 1, "the EXECUTE action ran once");
+    assert_eq!(server.codes(fails), json!({"ERR_EXECUTE": 1}));
+    assert_eq!(server.codes(launch), json!({"SUCCESS_3": 1}));
+    assert_eq!(server.codes(store), json!({"SUCCESS": 1}));
+    assert_eq!(
+        std::fs::read_to_string(stored.join("a.txt")).unwrap(),
+        "alpha"
+    );
+    assert_eq!(
+        std::fs::read_to_string(stored.join("sub/b.txt")).unwrap(),
+        "beta"
+    );
+    assert_eq!(server.codes(big), json!({"SUCCESS": 1}));
+    assert_eq!(server.codes(small), json!({"SUCCESS": 1}));
+
+    // The schedule: priority 1 goes in the first cycle, priority 5 only in the fifth, so
+    // the small package's fragment comes before any of the big one's; each fragment of the
+    // big package is fetched once, in order.
+    let requests = server.fragment_requests();
+    let position = |package, fragment| requests.iter().position(|r| *r == (package, fragment));
+    assert!(
+        position(small, 1).unwrap() < position(big, 1).unwrap(),
+        "{requests:?}"
+    );
+    let big_fragments: Vec<u32> = requests
+        .iter()
+        .filter(|(p, _)| *p == big)
+        .map(|(_, n)| *n)
+        .collect();
+    assert_eq!(big_fragments, vec![1, 2, 3, 4, 5]);
+
+    // Status agrees: nothing in progress, the successes remembered.
+    let status = agent.run(&["status", "--json"]);
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status["enrolled"], true);
+    assert_eq!(status["packages"], json!([]));
+    let installed = status["installed"].as_array().unwrap();
+    assert_eq!(installed.len(), 5, "{status}");
+    assert!(!installed.contains(&json!(fails)));
+    assert!(status["last_check_in"]["error"].is_null());
+
+    // A second pass has nothing to do and fetches nothing.
+    let before = server.fragment_requests().len();
+    agent.run(&["run", "--once"]);
+    assert_eq!(server.fragment_requests().len(), before);
+    assert_eq!(lines(&ran), 1);
+}
+
+/// Overwrites one byte of the stored archive, returning what was there.
+fn corrupt(server: &Server, package: u64, offset: u64, value: Option<u8>) -> u8 {
+    use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
+    let path = server
+        .data
+        .join("repo/download")
+        .join(package.to_string())
+        .join("archive");
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&path)
+        .unwrap();
+    let mut old = [0u8];
+    file.seek(SeekFrom::Start(offset)).unwrap();
+    file.read_exact(&mut old).unwrap();
+    file.seek(SeekFrom::Start(offset)).unwrap();
+    file.write_all(&[value.unwrap_or(!old[0])]).unwrap();
+    old[0]
+}
+
+#[test]
+fn corrupted_fragments_are_refetched_or_end_in_bad_digest_without_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), 1);
+    let agent = Agent::new(dir.path(), &server);
+    agent.enroll(&server);
+    let device = server.device_key();
+
+    // 1. Fragment 2 is wrong on the server for a moment: rejected, fetched again, and the
+    //    package still succeeds.
+    let ran = dir.path().join("transient-ran");
+    let src = script_payload(
+        dir.path(),
+        "transient",
+        &format!("echo ran >> '{}'\n", ran.display()),
+    );
+    std::fs::write(src.join("blob"), noise(200_000, 3)).unwrap();
+    let transient = server.package(
+        &src,
+        "transient",
+        &["--execute", "sh install.sh", "--fragment-size", "64K"],
+    );
+    let original = corrupt(&server, transient, 70_000, None);
+    server.assign(device, transient);
+    let mut child = agent
+        .command(&["run", "--once"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !server.fragment_requests().contains(&(transient, 2)) {
+        assert!(Instant::now() < deadline, "fragment 2 never requested");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    corrupt(&server, transient, 70_000, Some(original));
+    assert!(child.wait().unwrap().success());
+    assert_eq!(server.codes(transient), json!({"SUCCESS": 1}));
+    assert_eq!(lines(&ran), 1);
+    let second_fetches = server
+        .fragment_requests()
+        .iter()
+        .filter(|r| **r == (transient, 2))
+        .count();
+    assert!(second_fetches >= 2, "the bad fragment was fetched again");
+
+    // 2. The archive stays wrong: the package ends ERR_BAD_DIGEST and nothing runs.
+    let never = dir.path().join("never-ran");
+    let src = script_payload(
+        dir.path(),
+        "bad",
+        &format!("echo ran >> '{}'\n", never.display()),
+    );
+    std::fs::write(src.join("blob"), noise(200_000, 5)).unwrap();
+    let bad = server.package(
+        &src,
+        "bad",
+        &["--execute", "sh install.sh", "--fragment-size", "64K"],
+    );
+    corrupt(&server, bad, 70_000, None);
+    server.assign(device, bad);
+    agent.run(&["run", "--once"]);
+    assert_eq!(server.codes(bad), json!({"ERR_BAD_DIGEST": 1}));
+    assert!(
+        !never.exists(),
+        "nothing may run from a package that fails its digest"
+    );
+}
+
+#[test]
+fn kill_9_at_20_random_points_still_delivers_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), 1);
+    let agent = Agent::new(dir.path(), &server);
+    agent.enroll(&server);
+    let device = server.device_key();
+
+    let ran = dir.path().join("ran");
+    let src = script_payload(
+        dir.path(),
+        "crash",
+        &format!("echo ran >> '{}'\nsleep 1\n", ran.display()),
+    );
+    std::fs::write(src.join("blob"), noise(12 * 65_536 - 4_000, 11)).unwrap();
+    let package = server.package(
+        &src,
+        "crash",
+        &["--execute", "sh install.sh", "--fragment-size", "64K"],
+    );
+    let fragments = 12;
+    server.assign(device, package);
+
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        | 1;
+    eprintln!("kill points seeded with {seed}");
+    let delays = noise(20, seed);
+    let mut kills = 0;
+    for delay in delays {
+        let mut child = agent
+            .command(&["run", "--once"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // 0–1.5 s: start-up, check-in, fetches, verification, the action and the report.
+        std::thread::sleep(Duration::from_millis(u64::from(delay) * 6));
+        if child.try_wait().unwrap().is_none() {
+            kills += 1;
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    eprintln!("{kills} of 20 runs were killed mid-way");
+    // Then let it finish.
+    agent.run(&["run", "--once"]);
+    // A killed action's supervisor may still be finishing: it runs once either way.
+    assert_eq!(server.codes(package), json!({"SUCCESS": 1}));
+    assert_eq!(lines(&ran), 1, "the action ran exactly once");
+
+    // Each kill can interrupt at most the one fragment in flight; a verified fragment is
+    // never fetched again.
+    let requests: Vec<u32> = server
+        .fragment_requests()
+        .into_iter()
+        .filter(|(p, _)| *p == package)
+        .map(|(_, n)| n)
+        .collect();
+    for n in 1..=fragments {
+        assert!(
+            requests.contains(&n),
+            "fragment {n} never fetched: {requests:?}"
+        );
+    }
+    assert!(
+        requests.len() <= fragments as usize + kills,
+        "{} requests for {fragments} fragments and {kills} kills: {requests:?}",
+        requests.len()
+    );
+}
