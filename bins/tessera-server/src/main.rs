@@ -9,6 +9,7 @@ use tessera_cli::{LogArgs, finish, not_yet_available};
 
 mod cmd_ca;
 mod cmd_cert;
+mod cmd_demo;
 mod cmd_manifest;
 mod cmd_package;
 mod cmd_serve;
@@ -62,13 +63,20 @@ enum Command {
     Group(Pending),
     /// Manage enrollment tokens.
     Token(cmd_token::TokenArgs),
-    /// Run a complete local demonstration on loopback.
-    Demo(Pending),
+    /// Run a complete local demonstration on loopback: server, package, enrolled agent,
+    /// deployment, statistics; everything removed afterwards.
+    Demo(cmd_demo::DemoArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    cli.log.init();
+    let mut log = cli.log.clone();
+    // The demo narrates each step itself; the server's and agent's info lines would bury
+    // the story (-v brings them back).
+    if matches!(cli.command, Command::Demo(_)) && log.verbose == 0 {
+        log.quiet = true;
+    }
+    log.init();
     finish(run(&cli))
 }
 
@@ -84,7 +92,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Device(_) => Err(not_yet_available("device", 9)),
         Command::Group(_) => Err(not_yet_available("group", 9)),
         Command::Token(args) => cmd_token::run(&cli.data, args),
-        Command::Demo(_) => Err(not_yet_available("demo", 11)),
+        Command::Demo(args) => cmd_demo::run(args),
     }
 }
 

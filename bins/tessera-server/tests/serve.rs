@@ -83,3 +83,33 @@ fn first_run_enrollment_shutdown_and_restart() {
     assert_eq!(status, 403, "{reply}");
     stop(server);
 }
+
+/// `tessera-server demo` runs a whole deployment on loopback, says what it did, and
+/// leaves nothing behind.
+#[test]
+fn demo_deploys_a_package_end_to_end_and_cleans_up() {
+    let tmp = tempfile::tempdir().unwrap();
+    let output = Command::new(BIN)
+        .arg("demo")
+        .env("TMPDIR", tmp.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "demo failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for step in [
+        "made a single-use enrollment token",
+        "fragment 5/5 downloaded, SHA-256 verified",
+        "result SUCCESS acknowledged by the server",
+        "\"hello from a Tessera package\"",
+        "success 1, error 0",
+        "removed the demo directory",
+    ] {
+        assert!(stdout.contains(step), "missing {step:?} in:\n{stdout}");
+    }
+    let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
+    assert!(left.is_empty(), "the demo left {left:?} behind");
+}
