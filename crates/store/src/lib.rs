@@ -83,6 +83,9 @@ pub enum Error {
     /// A referenced record does not exist.
     #[error("{0} not found")]
     NotFound(String),
+    /// A write batched with other callers' failed; the text is the database's error.
+    #[error("batched database write failed: {0}")]
+    Batch(String),
 }
 
 /// Result alias for store operations.
@@ -115,6 +118,13 @@ pub trait Store: Send + Sync {
         key: DeviceKey,
         facts: Option<&serde_json::Map<String, serde_json::Value>>,
         now: OffsetDateTime,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Records the last check-in time of many devices in one transaction, for callers that
+    /// coalesce check-ins in memory. A time older than the stored one leaves it; unknown
+    /// devices are skipped.
+    fn record_contacts(
+        &self,
+        contacts: &[(DeviceKey, OffsetDateTime)],
     ) -> impl Future<Output = Result<()>> + Send;
 
     /// Creates an enrollment token from its hash.
@@ -179,7 +189,8 @@ pub trait Store: Send + Sync {
         package_id: i64,
         now: OffsetDateTime,
     ) -> impl Future<Output = Result<()>> + Send;
-    /// Marks the waiting deployments among `package_ids` as notified.
+    /// Marks the waiting deployments among `package_ids` as notified. Concurrent calls may
+    /// be committed together (group commit); each returns once its own change is durable.
     fn mark_notified(
         &self,
         device: DeviceKey,

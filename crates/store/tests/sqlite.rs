@@ -373,3 +373,93 @@ async fn packages_update_in_place() {
     assert_eq!(store.list_packages().await.unwrap(), vec![changed]);
     assert!(!store.delete_package(2).await.unwrap());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_notifications_are_each_durable_and_recorded_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    for id in 1..=5 {
+        store.put_package(&package(id)).await.unwrap();
+    }
+    let devices = futures_keys(&store, 12).await;
+    for &d in &devices {
+        for id in 1..=5 {
+            store.assign(d, id, T0).await.unwrap();
+        }
+    }
+    // Every device twice at once (two check-ins racing), packages 1–4 only: the group
+    // commit writes each pair once and leaves package 5 waiting.
+    let calls: Vec<_> = devices
+        .iter()
+        .chain(devices.iter())
+        .enumerate()
+        .map(|(i, &d)| {
+            let store = store.clone();
+            let at = T0 + Duration::seconds(i64::try_from(i).unwrap());
+            tokio::spawn(async move { store.mark_notified(d, &[1, 2, 3, 4], at).await })
+        })
+        .collect();
+    for call in calls {
+        call.await.unwrap().unwrap();
+    }
+    for &d in &devices {
+        let states: Vec<_> = store
+            .deployments_for(d)
+            .await
+            .unwrap()
+            .iter()
+            .map(|x| x.state)
+            .collect();
+        assert_eq!(
+            states,
+            [
+                DeploymentState::Notified,
+                DeploymentState::Notified,
+                DeploymentState::Notified,
+                DeploymentState::Notified,
+                DeploymentState::Waiting
+            ]
+        );
+        for id in 1..=4 {
+            let history = store.deployment_history(d, id).await.unwrap();
+            let notified = history
+                .iter()
+                .filter(|h| h.state == DeploymentState::Notified)
+                .count();
+            assert_eq!(notified, 1, "device {d:?} package {id}: {history:?}");
+        }
+    }
+    // A notification never undoes a result.
+    store
+        .record_result(devices[0], 1, DeploymentState::Success, "SUCCESS", T0)
+        .await
+        .unwrap();
+    store.mark_notified(devices[0], &[1], T0).await.unwrap();
+    assert_eq!(
+        store.deployments_for(devices[0]).await.unwrap()[0].state,
+        DeploymentState::Success
+    );
+}
+
+#[tokio::test]
+async fn batched_contacts_never_move_backwards() {
+    let store = SqliteStore::in_memory().await.unwrap();
+    let keys = futures_keys(&store, 2).await;
+    let later = T0 + Duration::hours(2);
+    store
+        .record_contacts(&[(keys[0], later), (keys[1], T0), (DeviceKey(999), T0)])
+        .await
+        .unwrap();
+    store
+        .record_contacts(&[(keys[0], T0 + Duration::hours(1))])
+        .await
+        .unwrap();
+    let contact = |i: usize| {
+        let store = store.clone();
+        let key = keys[i];
+        async move { store.device(key).await.unwrap().unwrap().last_contact }
+    };
+    assert_eq!(contact(0).await, Some(later));
+    assert_eq!(contact(1).await, Some(T0));
+    store.record_contacts(&[]).await.unwrap();
+}
