@@ -7,6 +7,7 @@ use bytes::Bytes;
 use tessera_package::Repository;
 use time::OffsetDateTime;
 
+use crate::checkin_cache::CachedStore;
 use crate::config::Config;
 use crate::enroll::Enrollment;
 use crate::metrics::Metrics;
@@ -17,8 +18,9 @@ pub type Clock = Arc<dyn Fn() -> OffsetDateTime + Send + Sync>;
 
 /// The shared state of one running server.
 pub struct App<S> {
-    /// Server state.
-    pub store: S,
+    /// Server state, with what check-ins need kept in memory: every write goes through
+    /// it, so that the cache is invalidated wherever state changes.
+    pub store: CachedStore<S>,
     /// The configuration it started with.
     pub config: Config,
     /// OCS packages (`<data>/repo/download`).
@@ -42,7 +44,7 @@ impl<S> App<S> {
     /// State with the system clock and no admin token (admin requests are refused).
     pub fn new(store: S, config: Config, packages: Repository) -> Self {
         Self {
-            store,
+            store: CachedStore::new(store),
             config,
             packages,
             clock: Arc::new(OffsetDateTime::now_utc),

@@ -5,6 +5,7 @@
 //! This crate is being built up (issue #9). So far:
 //! - [`ocs`]: `POST /ocsinventory` — PROLOG, INVENTORY and DOWNLOAD results from OCS agents,
 //!   over [`tessera_store`]; deployments move waiting → notified → success/error;
+//! - [`checkin_cache`]: the store as handlers see it, answering check-ins from memory;
 //! - [`download`]: `GET /download/<ID>/info` and `<ID>-<n>` fragments, served as windows of
 //!   the one stored archive;
 //! - [`repo`]: the Munki repository under `/repo/`, each device reading only its own
@@ -33,6 +34,7 @@
 pub mod admin;
 pub mod app;
 pub mod catalog;
+pub mod checkin_cache;
 pub mod config;
 pub mod datadir;
 pub mod download;

@@ -19,6 +19,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Router};
 use http::StatusCode;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use rustls_pki_types::CertificateDer;
 use serde_json::{Map, Value, json};
 use tessera_protocol::ocs::{
     DeviceId, Inventory, PackOffer, PackageId, PrologReply, PrologResponse, Request, RequestLimits,
@@ -28,6 +29,7 @@ use tessera_protocol::{BodyEncoding, body};
 use tessera_store::{DeploymentState, DeviceKey, NewDevice, Store};
 
 use crate::app::App;
+use crate::checkin_cache::CertificateOwner;
 use crate::metrics::Metrics;
 use crate::tls::ClientCertificate;
 
@@ -44,7 +46,7 @@ pub fn routes<S: Store + 'static>() -> Router<Arc<App<S>>> {
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
 }
 
-async fn ocsinventory<S: Store>(
+async fn ocsinventory<S: Store + 'static>(
     State(app): State<Arc<App<S>>>,
     certificate: Option<Extension<ClientCertificate>>,
     body: Bytes,
@@ -70,13 +72,21 @@ async fn ocsinventory<S: Store>(
             .into_response();
     }
     let caller = match &certificate {
-        Some(certificate) => match crate::identity::certified_device(&app.store, certificate).await
-        {
-            Ok(Some(device)) => Caller::Certified(device),
-            Ok(None) => {
+        Some(certificate) => match certificate_owner(&app, certificate).await {
+            Ok(CertificateOwner::Device(device)) => Caller::Certified(device),
+            Ok(CertificateOwner::Unknown) => {
                 return (
                     StatusCode::FORBIDDEN,
                     "this client certificate was not issued to an enrolled device; enroll again\n",
+                )
+                    .into_response();
+            }
+            // The TLS layer refuses it from the next handshake; this covers connections
+            // kept alive from before the revocation.
+            Ok(CertificateOwner::Revoked) => {
+                return (
+                    StatusCode::FORBIDDEN,
+                    "this client certificate has been revoked; enroll again\n",
                 )
                     .into_response();
             }
@@ -118,6 +128,17 @@ fn unavailable(error: &tessera_store::Error) -> Response {
         .into_response()
 }
 
+/// Who a verified client certificate belongs to, from the ledger (cached).
+async fn certificate_owner<S: Store + 'static>(
+    app: &App<S>,
+    certificate: &CertificateDer<'_>,
+) -> tessera_store::Result<CertificateOwner> {
+    match crate::identity::serial_hex(certificate) {
+        Some(serial) => app.store.certificate_owner(&serial).await,
+        None => Ok(CertificateOwner::Unknown),
+    }
+}
+
 /// Who is checking in.
 #[derive(Debug, Clone, Copy)]
 enum Caller {
@@ -128,7 +149,7 @@ enum Caller {
 }
 
 impl Caller {
-    async fn device<S: Store>(
+    async fn device<S: Store + 'static>(
         self,
         app: &App<S>,
         device_id: &DeviceId,
@@ -141,20 +162,12 @@ impl Caller {
 }
 
 /// The device behind an OCS DEVICEID, created on first sight with the site default manifest.
-async fn device_for<S: Store>(
+async fn device_for<S: Store + 'static>(
     app: &App<S>,
     device_id: &DeviceId,
 ) -> tessera_store::Result<DeviceKey> {
-    device_record_for(app, device_id).await.map(|d| d.key)
-}
-
-/// [`device_for`], returning the whole record.
-async fn device_record_for<S: Store>(
-    app: &App<S>,
-    device_id: &DeviceId,
-) -> tessera_store::Result<tessera_store::Device> {
-    if let Some(device) = app.store.device_by_ocs_id(device_id.as_str()).await? {
-        return Ok(device);
+    if let Some(key) = app.store.ocs_device(device_id.as_str()).await? {
+        return Ok(key);
     }
     let new = NewDevice {
         computer_name: device_id.hostname().to_owned(),
@@ -167,40 +180,35 @@ async fn device_record_for<S: Store>(
         // Created, or two first check-ins raced and the other one created it.
         Ok(_) | Err(tessera_store::Error::Conflict { .. }) => app
             .store
-            .device_by_ocs_id(device_id.as_str())
+            .ocs_device(device_id.as_str())
             .await?
             .ok_or_else(|| tessera_store::Error::NotFound(format!("device {device_id}"))),
         Err(error) => Err(error),
     }
 }
 
-async fn prolog<S: Store>(
+/// The PROLOG reply. In the common case nothing here waits for the store: the device and
+/// its pending deployments come from memory and the contact time is written in the
+/// background; only a first offer of a package waits for its (group-committed) write.
+async fn prolog<S: Store + 'static>(
     app: &App<S>,
     caller: Caller,
     device_id: &DeviceId,
 ) -> tessera_store::Result<String> {
     let now = app.now();
-    let known = match caller {
-        Caller::Certified(key) => app
-            .store
-            .device(key)
-            .await?
-            .ok_or_else(|| tessera_store::Error::NotFound(format!("device {}", key.0)))?,
-        Caller::Ocs => device_record_for(app, device_id).await?,
-    };
-    let device = known.key;
-    app.store.record_contact(device, None, now).await?;
-    let pending: Vec<_> = app
+    let device = caller.device(app, device_id).await?;
+    let snapshot = app
         .store
-        .deployments_for(device)
+        .checkin_state(device)
         .await?
-        .into_iter()
-        .filter(|d| !d.state.is_final())
-        .collect();
+        .ok_or_else(|| tessera_store::Error::NotFound(format!("device {}", device.0)))?;
+    app.store.touch(device, now);
     let location = app.config.public.download_location();
-    let offers: Vec<PackOffer> = pending
+    let offers: Vec<PackOffer> = snapshot
+        .state
+        .pending
         .iter()
-        .filter_map(|d| u64::try_from(d.package_id).ok())
+        .filter_map(|&(id, _)| u64::try_from(id).ok())
         .map(|id| PackOffer {
             id: PackageId(id),
             info_location: location.clone(),
@@ -210,23 +218,22 @@ async fn prolog<S: Store>(
         .collect();
     let download = app.config.ocs.download;
     if download.on {
-        let waiting: Vec<i64> = pending
+        let waiting: Vec<i64> = snapshot
+            .state
+            .pending
             .iter()
-            .filter(|d| d.state == DeploymentState::Waiting)
-            .map(|d| d.package_id)
+            .filter(|&&(_, state)| state == DeploymentState::Waiting)
+            .map(|&(id, _)| id)
             .collect();
         if !waiting.is_empty() {
-            app.store.mark_notified(device, &waiting, now).await?;
+            // Durable before the reply: see docs/decisions/0006-checkin-state-in-memory.md.
+            app.store.notified(device, &snapshot, &waiting, now).await?;
         }
     }
     // Ask for an inventory when the server has none yet, or it is older than the period.
-    let inventory_due = known
-        .facts
-        .get("inventory_at")
-        .and_then(Value::as_i64)
-        .is_none_or(|at| {
-            now.unix_timestamp() - at >= i64::from(app.config.ocs.prolog_freq_hours) * 3600
-        });
+    let inventory_due = snapshot.state.inventory_at.is_none_or(|at| {
+        now.unix_timestamp() - at >= i64::from(app.config.ocs.prolog_freq_hours) * 3600
+    });
     let response = if inventory_due {
         PrologResponse::Send
     } else {
@@ -240,7 +247,7 @@ async fn prolog<S: Store>(
     .to_xml())
 }
 
-async fn inventory_received<S: Store>(
+async fn inventory_received<S: Store + 'static>(
     app: &App<S>,
     caller: Caller,
     inventory: &Inventory,
@@ -267,7 +274,7 @@ async fn inventory_received<S: Store>(
     app.store.record_contact(device, Some(&facts), now).await
 }
 
-async fn download_result<S: Store>(
+async fn download_result<S: Store + 'static>(
     app: &App<S>,
     caller: Caller,
     device_id: &DeviceId,
@@ -279,11 +286,11 @@ async fn download_result<S: Store>(
     let device = match caller {
         Caller::Certified(key) => key,
         Caller::Ocs => {
-            let Some(device) = app.store.device_by_ocs_id(device_id.as_str()).await? else {
+            let Some(device) = app.store.ocs_device(device_id.as_str()).await? else {
                 tracing::info!(%device_id, %package, %result, "result from an unknown device ignored");
                 return Ok(());
             };
-            device.key
+            device
         }
     };
     let Ok(package_id) = i64::try_from(package.0) else {
@@ -322,4 +329,80 @@ fn reply(xml: &str, encoding: BodyEncoding) -> Response {
 
 fn empty_ok() -> Response {
     StatusCode::OK.into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tessera_store::{CertificateRecord, Revocation, SqliteStore};
+    use tower::ServiceExt as _;
+
+    const PROLOG: &str =
+        "<REQUEST><DEVICEID>host-2024-05-01-10-20-30</DEVICEID><QUERY>PROLOG</QUERY></REQUEST>";
+
+    #[tokio::test]
+    async fn a_certificate_revoked_while_its_connection_is_open_is_refused() {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(vec!["host".to_owned()]).unwrap();
+        params.serial_number = Some(rcgen::SerialNumber::from_slice(&[0x0a, 0x1b]));
+        let der = params.self_signed(&key).unwrap().der().clone();
+        let packages = tessera_package::Repository::new("/nonexistent/tessera-test-repo");
+        let app = App::new(
+            SqliteStore::in_memory().await.unwrap(),
+            crate::config::Config::default(),
+            packages,
+        )
+        .shared();
+        let now = app.now();
+        let device = app
+            .store
+            .create_device(
+                &NewDevice {
+                    computer_name: "host".into(),
+                    serial: Some("SER".into()),
+                    ocs_device_id: None,
+                    manifest: "computers/SER".into(),
+                    facts: Map::new(),
+                },
+                now,
+            )
+            .await
+            .unwrap();
+        app.store
+            .record_certificate(&CertificateRecord {
+                serial: "0a1b".into(),
+                device: Some(device),
+                computer_name: "host".into(),
+                not_before: now,
+                not_after: now + time::Duration::days(1),
+                certificate_pem: String::new(),
+                revoked: None,
+            })
+            .await
+            .unwrap();
+        let router = routes::<SqliteStore>().with_state(Arc::clone(&app));
+        // What the TLS layer attaches to every request of a connection it verified.
+        let check_in = || {
+            let mut request = http::Request::post("/ocsinventory")
+                .body(Body::from(body::encode_zlib(PROLOG.as_bytes())))
+                .unwrap();
+            request
+                .extensions_mut()
+                .insert(ClientCertificate(Some(Arc::new(der.clone()))));
+            let router = router.clone();
+            async move { router.oneshot(request).await.unwrap().status() }
+        };
+        assert_eq!(check_in().await, StatusCode::OK);
+        app.store
+            .revoke_certificate(
+                "0a1b",
+                &Revocation {
+                    at: now,
+                    reason: "keyCompromise".into(),
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(check_in().await, StatusCode::FORBIDDEN);
+    }
 }

@@ -104,6 +104,10 @@ pub async fn run<S: Store + 'static>(
     tracing::info!("shutting down");
     let _ = stop.send(true);
     let _ = tokio::join!(https, http, upkeep);
+    // Check-in times are buffered in memory (crate::checkin_cache): write what is left.
+    if let Err(error) = app.store.flush_contacts().await {
+        tracing::warn!(%error, "could not record the last check-in times at shutdown");
+    }
 }
 
 /// Turns notified deployments that outlived the agents' own timeout into `ERR_TIMEOUT`, so
