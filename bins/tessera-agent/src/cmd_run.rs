@@ -20,6 +20,10 @@ pub(crate) struct RunArgs {
     /// With --once: print what was delivered as JSON.
     #[arg(long, requires = "once")]
     json: bool,
+    /// Legacy mode: talk to an unmodified OCS Inventory server (no client certificate;
+    /// trust the servers through `ca_file`). Same as `ocs_compat = true`.
+    #[arg(long)]
+    ocs_compat: bool,
 }
 
 /// One bar per package.
@@ -74,7 +78,10 @@ pub(crate) fn execute(config_path: &Path, args: &RunArgs) -> anyhow::Result<Exit
         );
     }
     let runtime = crate::runtime()?;
-    let options = RunOptions { once: args.once };
+    let options = RunOptions {
+        once: args.once,
+        ocs_compat: args.ocs_compat,
+    };
     let mut progress: Box<dyn Progress> = if args.once && std::io::stderr().is_terminal() {
         Box::new(Bars {
             multi: MultiProgress::new(),

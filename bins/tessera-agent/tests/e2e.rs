@@ -300,3 +300,53 @@ fn kill_9_at_20_random_points_still_delivers_exactly_once() {
         requests.len()
     );
 }
+
+#[test]
+fn legacy_mode_works_without_enrollment_against_an_ocs_compatible_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_with(dir.path(), 1, "[ocs]\ncompat = true\n");
+    let agent = Agent::new(dir.path(), &server);
+    let mut config = std::fs::read_to_string(&agent.config).unwrap();
+    config = config.replacen(
+        "[device]",
+        &format!(
+            "ca_file = \"{}\"\n[device]",
+            server.data.join("ca-certificate.pem").display()
+        ),
+        1,
+    );
+    std::fs::write(&agent.config, config).unwrap();
+
+    // The first check-in makes the device known, as with an OCS agent.
+    let first = agent.run(&["run", "--once", "--ocs-compat"]);
+    let stderr = String::from_utf8_lossy(&first.stderr);
+    assert!(stderr.contains("OCS compatibility mode"), "{stderr}");
+    let (_, devices) = server.api("GET", "/api/v1/devices", None);
+    let status: serde_json::Value =
+        serde_json::from_slice(&agent.run(&["status", "--json"]).stdout).unwrap();
+    assert_eq!(
+        devices[0]["ocs_device_id"], status["device_id"],
+        "{devices}"
+    );
+
+    let ran = dir.path().join("legacy-ran");
+    let package = server.package(
+        &script_payload(
+            dir.path(),
+            "legacy",
+            &format!("echo ran >> '{}'\n", ran.display()),
+        ),
+        "legacy",
+        &["--execute", "sh install.sh"],
+    );
+    server.assign(server.device_key(), package);
+    agent.run(&["run", "--once", "--ocs-compat"]);
+    assert_eq!(server.codes(package), json!({"SUCCESS": 1}));
+    assert_eq!(lines(&ran), 1);
+
+    // Without the flag the agent wants an enrollment and says how to get one.
+    let output = agent.command(&["run", "--once"]).output().unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("tessera-agent enroll"), "{stderr}");
+}

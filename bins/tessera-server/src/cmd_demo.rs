@@ -250,7 +250,10 @@ async fn scenario(
     narrator.step("agent: checking in over mTLS (OCS PROLOG)");
     let summary = tessera_agent::run::run(
         &config,
-        RunOptions { once: true },
+        RunOptions {
+            once: true,
+            ocs_compat: false,
+        },
         &mut AgentProgress(narrator),
         std::future::pending(),
     )

@@ -137,7 +137,7 @@ pub async fn enroll(
 }
 
 /// The OCS DEVICEID: the computer name and the enrollment time.
-fn device_id(hostname: &str, at: OffsetDateTime) -> String {
+pub(crate) fn device_id(hostname: &str, at: OffsetDateTime) -> String {
     let safe: String = hostname
         .chars()
         .map(|c| if c.is_ascii_graphic() { c } else { '_' })

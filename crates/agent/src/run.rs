@@ -27,6 +27,9 @@ use crate::journal::{AgentState, CheckInRecord, DataDir};
 pub struct RunOptions {
     /// One check-in, then work until nothing is left to do, then return.
     pub once: bool,
+    /// Legacy mode: talk to an unmodified OCS Inventory server, which knows no client
+    /// certificates (also set by `ocs_compat` in the configuration).
+    pub ocs_compat: bool,
 }
 
 /// What the agent tells whoever watches it (a progress bar, the log).
@@ -72,9 +75,14 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<RunSummary> {
     let data = DataDir::open(&config.data_dir)?;
-    let state = data.agent_state()?.ok_or(AgentError::NotEnrolled)?;
-    let keystore = identity::open_keystore(config)?;
-    let client = ServerClient::new(config.servers.clone(), identity::device_tls(&*keystore)?)?;
+    let (state, tls) = if options.ocs_compat || config.ocs_compat {
+        legacy_identity(config, &data)?
+    } else {
+        let state = data.agent_state()?.ok_or(AgentError::NotEnrolled)?;
+        let keystore = identity::open_keystore(config)?;
+        (state, identity::device_tls(&*keystore)?)
+    };
+    let client = ServerClient::new(config.servers.clone(), tls)?;
     let device_id = DeviceId::parse(&state.device_id).map_err(|e| AgentError::State {
         path: data.root().join("agent.json"),
         reason: e.to_string(),
@@ -110,6 +118,47 @@ pub async fn run(
         }
     }
     Ok(agent.summary)
+}
+
+/// Legacy mode: no certificate to present, the servers trusted through `ca_file` (or the
+/// anchors of an earlier enrollment), and a DEVICEID made on the first run and kept.
+fn legacy_identity(
+    config: &AgentConfig,
+    data: &DataDir,
+) -> Result<(AgentState, rustls::ClientConfig)> {
+    tracing::warn!(
+        "OCS compatibility mode: no client certificate; the server cannot authenticate this device"
+    );
+    let anchors = match &config.ca_file {
+        Some(path) => {
+            let pem = std::fs::read(path).map_err(|e| AgentError::io("reading", path, e))?;
+            tessera_keystore::CertificateDer::all_from_pem(&pem)?
+        }
+        None => identity::open_keystore(config)?.trust_anchors()?,
+    };
+    let anchors: Vec<Vec<u8>> = anchors.iter().map(|a| a.as_der().to_vec()).collect();
+    let tls = crate::tls::anonymous(&crate::tls::ServerTrust::Anchors(anchors))?;
+    let state = if let Some(state) = data.agent_state()? {
+        state
+    } else {
+        let device = facts::detect(&config.device)?;
+        let state = AgentState {
+            device_id: crate::enroll::device_id(
+                &device.facts.hostname,
+                time::OffsetDateTime::now_utc(),
+            ),
+            server: config.servers.first().cloned().unwrap_or_default(),
+            manifest: String::new(),
+            groups: Vec::new(),
+            enrolled_at: String::new(),
+            last_check_in: None,
+            prolog_freq_hours: 12,
+            history: Vec::new(),
+        };
+        data.save_agent_state(&state)?;
+        state
+    };
+    Ok((state, tls))
 }
 
 struct Agent<'a> {

@@ -55,6 +55,11 @@ pub struct Server {
 impl Server {
     /// Initialises a data dir under `dir` with a fast schedule and starts the server.
     pub fn start(dir: &Path, period_length: u32) -> Self {
+        Self::start_with(dir, period_length, "")
+    }
+
+    /// As [`Server::start`], with more TOML appended to `config.toml`.
+    pub fn start_with(dir: &Path, period_length: u32, extra: &str) -> Self {
         let data = dir.join("server");
         for attempt in 0..3 {
             let _ = std::fs::remove_dir_all(&data);
@@ -68,7 +73,7 @@ impl Server {
                      [public]\nnames = [\"127.0.0.1\"]\nhttps_authority = \"127.0.0.1:{https_port}\"\n\
                      http_authority = \"127.0.0.1:{http_port}\"\n\
                      [ocs.download]\non = true\nperiod_length = {period_length}\nfrag_latency = 0\n\
-                     cycle_latency = 0\nperiod_latency = 0\ntimeout_days = 7\nexecution_timeout_minutes = 5\n"
+                     cycle_latency = 0\nperiod_latency = 0\ntimeout_days = 7\nexecution_timeout_minutes = 5\n{extra}"
                 ),
             )
             .unwrap();

@@ -94,6 +94,12 @@ pub const KEYS: &[KeyInfo] = &[
         "speak to an unmodified OCS Inventory server: no client certificate, MD5 only, http:// allowed",
     ),
     key(
+        "ca_file",
+        KeyKind::Text,
+        None,
+        "CA certificates (PEM) trusted for the servers instead of those stored at enrollment; what ocs_compat uses",
+    ),
+    key(
         "keystore.kind",
         KeyKind::Text,
         Some(if cfg!(target_os = "macos") {

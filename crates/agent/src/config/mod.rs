@@ -40,6 +40,10 @@ pub struct AgentConfig {
     /// Speak to an unmodified OCS Inventory server: no client certificate, MD5 only.
     #[serde(default)]
     pub ocs_compat: bool,
+    /// CA certificates (PEM) trusted for the servers instead of the anchors stored at
+    /// enrollment (needed with `ocs_compat`, where there is no enrollment).
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
 }
 
 fn default_data_dir() -> PathBuf {
@@ -151,6 +155,7 @@ impl AgentConfig {
             schedule: ScheduleOverrides::default(),
             device: DeviceOverrides::default(),
             ocs_compat: false,
+            ca_file: None,
         }
     }
 
