@@ -36,7 +36,7 @@ pub(crate) fn run(config_path: &Path, args: &StatusArgs) -> anyhow::Result<ExitC
     match &status.last_check_in {
         None => println!("  check-in:   never"),
         Some(check_in) => {
-            let when = time::OffsetDateTime::from_unix_timestamp(check_in.at as i64)
+            let when = time::OffsetDateTime::from_unix_timestamp(check_in.at.cast_signed())
                 .ok()
                 .and_then(|t| {
                     t.format(&time::format_description::well_known::Rfc3339)

@@ -891,6 +891,7 @@ frag_latency = 30
         // A fully populated configuration serialised: each leaf must be in KEYS.
         let mut config = AgentConfig::for_server("https://a");
         config.keystore.path = Some("/k".into());
+        config.ca_file = Some("/ca.pem".into());
         config.schedule.period_length = std::num::NonZeroU32::new(1);
         config.schedule.frag_latency = Some(1);
         config.schedule.cycle_latency = Some(1);
