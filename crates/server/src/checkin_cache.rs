@@ -225,14 +225,10 @@ impl<S: Store + 'static> CachedStore<S> {
             }
             version
         };
-        let Some(device) = self.shared.store.device(key).await? else {
+        let Some((device, pending)) = self.shared.store.device_with_pending(key).await? else {
             return Ok(None);
         };
-        let pending = self
-            .shared
-            .store
-            .deployments_for(key)
-            .await?
+        let pending = pending
             .into_iter()
             .filter(|d| !d.state.is_final())
             .map(|d| (d.package_id, d.state))
@@ -522,6 +518,18 @@ impl<S: Store> Store for CachedStore<S> {
 
     async fn deployments_for(&self, device: DeviceKey) -> Result<Vec<Deployment>> {
         self.shared.store.deployments_for(device).await
+    }
+
+    async fn device_with_pending(
+        &self,
+        device: DeviceKey,
+    ) -> Result<Option<(Device, Vec<Deployment>)>> {
+        Ok(self
+            .shared
+            .store
+            .device_with_pending(device)
+            .await?
+            .map(|(d, pending)| (self.overlay(d), pending)))
     }
 
     async fn deployment_history(

@@ -220,6 +220,12 @@ pub trait Store: Send + Sync {
         &self,
         device: DeviceKey,
     ) -> impl Future<Output = Result<Vec<Deployment>>> + Send;
+    /// A device and its deployments without a result (waiting or notified), by package, read
+    /// in one round trip (what a check-in needs); `None` if there is no such device.
+    fn device_with_pending(
+        &self,
+        device: DeviceKey,
+    ) -> impl Future<Output = Result<Option<(Device, Vec<Deployment>)>>> + Send;
     /// The history of one device's deployment of one package, oldest first.
     fn deployment_history(
         &self,

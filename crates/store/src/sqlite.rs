@@ -739,6 +739,47 @@ impl Store for SqliteStore {
             .collect()
     }
 
+    async fn device_with_pending(
+        &self,
+        device: DeviceKey,
+    ) -> Result<Option<(Device, Vec<Deployment>)>> {
+        // One statement: a check-in's first read costs one worker hand-off, not two.
+        let rows = sqlx::query(
+            "SELECT devices.*, d.package_id AS pending_package, d.state AS pending_state,
+                    d.code AS pending_code, d.updated_at AS pending_at
+               FROM devices LEFT JOIN deployments AS d
+                 ON d.device_id = devices.id AND d.state IN ('waiting', 'notified')
+              WHERE devices.id = ?
+              ORDER BY d.package_id",
+        )
+        .bind(device.0)
+        .fetch_all(&self.reader)
+        .await?;
+        let Some(first) = rows.first() else {
+            return Ok(None);
+        };
+        let record = device_from_row(first)?;
+        let mut pending = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let Some(package_id) = row.try_get::<Option<i64>, _>("pending_package")? else {
+                continue;
+            };
+            let state: String = row.try_get("pending_state")?;
+            pending.push(Deployment {
+                device,
+                package_id,
+                state: DeploymentState::parse(&state).ok_or_else(|| Error::Corrupt {
+                    table: "deployments",
+                    column: "state",
+                    reason: format!("unknown state {state:?}"),
+                })?,
+                code: row.try_get("pending_code")?,
+                updated_at: timestamp("deployments", "updated_at", row.try_get("pending_at")?)?,
+            });
+        }
+        Ok(Some((record, pending)))
+    }
+
     async fn deployment_history(
         &self,
         device: DeviceKey,

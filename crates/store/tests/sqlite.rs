@@ -463,3 +463,40 @@ async fn batched_contacts_never_move_backwards() {
     assert_eq!(contact(1).await, Some(T0));
     store.record_contacts(&[]).await.unwrap();
 }
+
+#[tokio::test]
+async fn a_device_is_read_with_its_pending_deployments() {
+    let store = SqliteStore::in_memory().await.unwrap();
+    for id in 1..=3 {
+        store.put_package(&package(id)).await.unwrap();
+    }
+    let keys = futures_keys(&store, 2).await;
+    for id in 1..=3 {
+        store.assign(keys[0], id, T0).await.unwrap();
+    }
+    store.mark_notified(keys[0], &[2], T0).await.unwrap();
+    store
+        .record_result(keys[0], 3, DeploymentState::Error, "ERR_X", T0)
+        .await
+        .unwrap();
+    let (device, pending) = store.device_with_pending(keys[0]).await.unwrap().unwrap();
+    assert_eq!(device, store.device(keys[0]).await.unwrap().unwrap());
+    let expected: Vec<_> = store
+        .deployments_for(keys[0])
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|d| !d.state.is_final())
+        .collect();
+    assert_eq!(pending, expected);
+    assert_eq!(pending.len(), 2);
+    let (_, none) = store.device_with_pending(keys[1]).await.unwrap().unwrap();
+    assert!(none.is_empty());
+    assert!(
+        store
+            .device_with_pending(DeviceKey(999))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
