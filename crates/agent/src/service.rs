@@ -283,6 +283,16 @@ pub struct UninstallReport {
     pub warnings: Vec<String>,
 }
 
+// What an install will write, decided before anything is written.
+struct Plan {
+    editor: ConfigEditor,
+    config_existed: bool,
+    keys_set: Vec<String>,
+    config: AgentConfig,
+    definition: Vec<u8>,
+    warnings: Vec<String>,
+}
+
 /// Installs, upgrades and removes the agent service under a [`Layout`].
 #[derive(Debug, Clone)]
 pub struct Installer {
@@ -329,17 +339,17 @@ impl Installer {
         Ok(())
     }
 
-    /// Installs or upgrades: binary, configuration, data directory, service file, then
-    /// (on the live system) reload, enable and start, or restart on an upgrade.
-    pub fn install(&self, options: &InstallOptions) -> Result<InstallReport, ServiceError> {
+    /// Checks root and computes the configuration an install would write (nothing is
+    /// written): for enrolling before the service is installed and started.
+    pub fn planned_config(&self, options: &InstallOptions) -> Result<AgentConfig, ServiceError> {
         self.require_root("install")?;
-        let layout = &self.layout;
-        let config_host = layout.host(&layout.config);
-        let service_host = layout.host(layout.service_file());
-        let (mut editor, config_existed) = ConfigEditor::open(&config_host)?;
-        let service_existed = service_host.exists();
-        let upgrade = config_existed || service_existed;
+        Ok(self.plan(options)?.config)
+    }
 
+    // Everything an install decides before it writes anything.
+    fn plan(&self, options: &InstallOptions) -> Result<Plan, ServiceError> {
+        let layout = &self.layout;
+        let (mut editor, config_existed) = ConfigEditor::open(&layout.host(&layout.config))?;
         // Configuration: keep what is there, change only what was asked.
         let servers_toml = (!options.servers.is_empty()).then(|| {
             options
@@ -380,16 +390,37 @@ impl Installer {
             ));
         }
         let definition = self.service_definition(&config)?;
+        let keys_set = assignments.iter().map(|(k, _)| (*k).to_owned()).collect();
+        Ok(Plan {
+            editor,
+            config_existed,
+            keys_set,
+            config,
+            definition,
+            warnings,
+        })
+    }
+
+    /// Installs or upgrades: binary, configuration, data directory, service file, then
+    /// (on the live system) reload, enable and start, or restart on an upgrade.
+    pub fn install(&self, options: &InstallOptions) -> Result<InstallReport, ServiceError> {
+        self.require_root("install")?;
+        let layout = &self.layout;
+        let config_host = layout.host(&layout.config);
+        let service_host = layout.host(layout.service_file());
+        let Plan {
+            editor,
+            config_existed,
+            keys_set,
+            config,
+            definition,
+            warnings,
+        } = self.plan(options)?;
+        let service_existed = service_host.exists();
+        let upgrade = config_existed || service_existed;
 
         // Everything is checked; now write.
         let binary_changed = self.install_binary(&options.source_binary)?;
-        let config_keys_set: Vec<String> = if config_existed {
-            assignments.iter().map(|(k, _)| (*k).to_owned()).collect()
-        } else {
-            std::iter::once("servers".to_owned())
-                .chain(data_dir_text.iter().map(|_| "data_dir".to_owned()))
-                .collect()
-        };
         if !config_existed || editor.is_modified() {
             editor.save(&config_host)?;
         }
@@ -408,7 +439,7 @@ impl Installer {
             binary_changed,
             config: layout.config.clone(),
             config_created: !config_existed,
-            config_keys_set,
+            config_keys_set: keys_set,
             service_file: layout.service_file().to_owned(),
             service_file_changed,
             data_dir: config.data_dir.clone(),
