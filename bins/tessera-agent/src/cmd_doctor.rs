@@ -1,19 +1,25 @@
-//! `tessera-agent doctor`: checks a device identity against the device certificate policy.
+//! `tessera-agent doctor`: is this device able to work?
 //!
-//! This is the explicit-files mode (`--cert`, `--ca`, …). Checking the identity the agent
-//! has stored is added with the keystore work; the flags here stay as they are.
+//! Without flags it checks what the agent has stored (permissions, enrollment, the identity
+//! against the device certificate policy with the CRLs fetched from their distribution
+//! points, each server over mTLS, the clock). With `--cert`/`--ca`/… it checks those files
+//! instead, exactly as `tessera-server cert check` does.
 
 use std::io::Write;
 
+use std::path::Path;
 use std::process::{Command, ExitCode};
 
 use anyhow::bail;
 use clap::Args;
+use tessera_agent::config::AgentConfig;
+use tessera_agent::doctor::{Verdict, diagnose};
 use tessera_cli::policy_check::{self, PolicyCheckArgs};
 
 /// Arguments of `doctor` (shared in meaning with `tessera-server cert check`).
 #[derive(Args, Debug, Clone)]
 pub(crate) struct DoctorArgs {
+    /// With --cert: check these files instead of the stored identity.
     #[command(flatten)]
     pub evidence: PolicyCheckArgs,
     /// The computer name the certificate must carry, exactly (default: what `hostname`
@@ -45,32 +51,80 @@ fn system_hostname() -> anyhow::Result<String> {
 
 /// Loads the files, evaluates them and prints the report; exit status 0 only when no rule
 /// fails.
-pub(crate) fn evaluate(args: &DoctorArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
-    let computer_name = match &args.hostname {
-        Some(name) => name.clone(),
+pub(crate) fn evaluate(
+    evidence: &PolicyCheckArgs,
+    hostname: Option<&str>,
+    out: &mut dyn Write,
+) -> anyhow::Result<ExitCode> {
+    let computer_name = match hostname {
+        Some(name) => name.to_owned(),
         None => system_hostname()?,
     };
-    policy_check::check(&args.evidence, &computer_name, out)
+    policy_check::check(evidence, &computer_name, out)
 }
 
 /// `tessera-agent doctor`.
-pub(crate) fn run(args: &DoctorArgs) -> anyhow::Result<ExitCode> {
-    evaluate(args, &mut std::io::stdout().lock())
+pub(crate) fn run(config_path: &Path, args: &DoctorArgs) -> anyhow::Result<ExitCode> {
+    if args.evidence.cert.is_some() {
+        return evaluate(
+            &args.evidence,
+            args.hostname.as_deref(),
+            &mut std::io::stdout().lock(),
+        );
+    }
+    let mut config = AgentConfig::load(config_path)?;
+    if let Some(name) = &args.hostname {
+        config.device.hostname = Some(name.clone());
+    }
+    let diagnosis = crate::runtime()?.block_on(diagnose(&config));
+    let mut out = std::io::stdout().lock();
+    let code = if diagnosis.healthy() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    };
+    if args.evidence.json {
+        serde_json::to_writer_pretty(&mut out, &diagnosis)?;
+        writeln!(out)?;
+        return Ok(code);
+    }
+    for check in &diagnosis.checks {
+        let mark = match check.verdict {
+            Verdict::Ok => "ok  ",
+            Verdict::Warn => "WARN",
+            Verdict::Fail => "FAIL",
+        };
+        writeln!(out, "{mark} {:<20} {}", check.name, check.detail)?;
+    }
+    if let Some(report) = &diagnosis.policy
+        && !report.passed()
+    {
+        writeln!(out, "\n{report}")?;
+    }
+    Ok(code)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn files(args: &DoctorArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+        evaluate(
+            &args.evidence,
+            args.hostname.as_deref(),
+            out,
+        )
+    }
+
     fn args(dir: &std::path::Path) -> DoctorArgs {
         DoctorArgs {
             evidence: PolicyCheckArgs {
-                cert: dir.join("leaf.pem"),
+                cert: Some(dir.join("leaf.pem")),
                 key: None,
                 ca: vec![dir.join("root.pem")],
                 intermediate: vec![],
                 crl: vec![],
-                warn_days: 30,
+                warn_days: None,
                 at: Some("2026-01-01T00:00:00Z".into()),
                 json: true,
             },
@@ -81,7 +135,7 @@ mod tests {
     #[test]
     fn missing_file_is_a_clear_error() {
         let dir = tempfile::tempdir().unwrap();
-        let err = evaluate(&args(dir.path()), &mut Vec::new()).unwrap_err();
+        let err = files(&args(dir.path()), &mut Vec::new()).unwrap_err();
         assert!(format!("{err:#}").contains("leaf.pem"), "{err:#}");
     }
 
@@ -91,7 +145,7 @@ mod tests {
         std::fs::write(dir.path().join("leaf.pem"), b"\x30\x03\x02\x01\x00").unwrap();
         std::fs::write(dir.path().join("root.pem"), b"\x30\x03\x02\x01\x00").unwrap();
         let mut out = Vec::new();
-        let code = evaluate(&args(dir.path()), &mut out).unwrap();
+        let code = files(&args(dir.path()), &mut out).unwrap();
         assert_eq!(code, ExitCode::FAILURE);
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["passed"], false);
@@ -210,7 +264,7 @@ mod tests {
         args.evidence.at = None;
         args.evidence.json = false;
         let mut out = Vec::new();
-        let code = evaluate(&args, &mut out).unwrap();
+        let code = files(&args, &mut out).unwrap();
         let text = String::from_utf8(out).unwrap();
         assert_eq!(code, ExitCode::SUCCESS, "{text}");
         assert!(text.contains("✓ private-key"), "{text}");
@@ -220,7 +274,7 @@ mod tests {
 
         args.hostname = Some("mac01.local".into());
         let mut out = Vec::new();
-        assert_eq!(evaluate(&args, &mut out).unwrap(), ExitCode::FAILURE);
+        assert_eq!(files(&args, &mut out).unwrap(), ExitCode::FAILURE);
         assert!(
             String::from_utf8(out)
                 .unwrap()

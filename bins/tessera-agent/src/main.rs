@@ -66,7 +66,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Enroll(args) => cmd_enroll::run(&cli.config, args),
         Command::Run(args) => cmd_run::execute(&cli.config, args),
         Command::Status(args) => cmd_status::run(&cli.config, args),
-        Command::Doctor(args) => cmd_doctor::run(args),
+        Command::Doctor(args) => cmd_doctor::run(&cli.config, args),
         Command::Config(args) => cmd_config::run(&cli.config, args),
         Command::Install(args) => cmd_install::install(&cli.config, args),
         Command::Uninstall(args) => cmd_install::uninstall(&cli.config, args),

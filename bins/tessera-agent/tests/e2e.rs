@@ -350,3 +350,54 @@ fn legacy_mode_works_without_enrollment_against_an_ocs_compatible_server() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("tessera-agent enroll"), "{stderr}");
 }
+
+#[test]
+fn doctor_checks_the_stored_identity_and_sees_a_revocation() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), 1);
+    let agent = Agent::new(dir.path(), &server);
+
+    let before = agent.command(&["doctor"]).output().unwrap();
+    assert!(!before.status.success());
+    let text = String::from_utf8_lossy(&before.stdout);
+    assert!(
+        text.contains("FAIL enrollment"),
+        "{text}\n{}",
+        String::from_utf8_lossy(&before.stderr)
+    );
+
+    agent.enroll(&server);
+    let healthy = agent.command(&["doctor"]).output().unwrap();
+    let text = String::from_utf8_lossy(&healthy.stdout);
+    assert!(
+        healthy.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&healthy.stderr)
+    );
+    for line in [
+        "ok   certificate policy",
+        "ok   CRL",
+        "ok   server",
+        "ok   clock",
+        "ok   data directory",
+    ] {
+        assert!(text.contains(line), "missing {line:?} in:\n{text}");
+    }
+
+    let device = server.device_key();
+    let (status, answer) = server.api(
+        "POST",
+        &format!("/api/v1/devices/{device}/revoke"),
+        Some(&json!({"reason": "keyCompromise"})),
+    );
+    assert!(status < 300, "{status} {answer}");
+    let revoked = agent.command(&["doctor"]).output().unwrap();
+    let text = String::from_utf8_lossy(&revoked.stdout);
+    assert!(!revoked.status.success(), "{text}");
+    assert!(text.contains("FAIL certificate policy"), "{text}");
+    assert!(text.to_lowercase().contains("revoked"), "{text}");
+    assert!(
+        text.contains("FAIL server"),
+        "the server refuses a revoked certificate:\n{text}"
+    );
+}

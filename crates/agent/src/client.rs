@@ -260,7 +260,7 @@ async fn read_limited(mut response: reqwest::Response, limit: u64) -> Result<Vec
 
 /// reqwest's errors hide their cause chain in `Display`; people need the cause (refused
 /// connection, certificate error).
-fn describe(error: &reqwest::Error) -> String {
+pub(crate) fn describe(error: &reqwest::Error) -> String {
     use std::error::Error as _;
     let mut text = error.to_string();
     let mut source = error.source();

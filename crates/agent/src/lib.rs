@@ -21,6 +21,7 @@
 mod action;
 pub mod client;
 pub mod config;
+pub mod doctor;
 pub mod enroll;
 pub mod error;
 pub mod facts;

@@ -82,6 +82,16 @@ pub fn anonymous(trust: &ServerTrust) -> Result<ClientConfig> {
     })
 }
 
+/// A configuration that trusts nothing: for clients that only speak plain HTTP (CRL
+/// distribution points), which still need one.
+pub fn plain_http_only() -> Result<ClientConfig> {
+    Ok(ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(tls_error)?
+        .with_root_certificates(RootCertStore::empty())
+        .with_no_client_auth())
+}
+
 /// A client configuration that trusts `anchors` and presents the device identity
 /// (`chain` = leaf first, then issuers; `key` = PKCS#8 DER).
 pub fn device(anchors: &[Vec<u8>], chain: Vec<Vec<u8>>, key: &[u8]) -> Result<ClientConfig> {

@@ -16,14 +16,16 @@ use tessera_certpolicy::{EvidenceFiles, LoadedEvidence, Policy, Report, UnixTime
 pub struct PolicyCheckArgs {
     /// Device certificate, PEM or DER. Further certificates in a PEM file are used as
     /// intermediates.
+    /// Required; optional at the parser so that `tessera-agent doctor` can check its stored
+    /// identity when no file is given.
     #[arg(long, value_name = "FILE")]
-    pub cert: PathBuf,
+    pub cert: Option<PathBuf>,
     /// Private key of the device certificate, to check that it belongs to it (PEM or DER;
     /// PKCS#8, PKCS#1 or SEC1; unencrypted).
     #[arg(long, value_name = "FILE")]
     pub key: Option<PathBuf>,
     /// Trusted root certificate(s). Only self-signed roots can end a path.
-    #[arg(long = "ca", value_name = "FILE", required = true)]
+    #[arg(long = "ca", value_name = "FILE")]
     pub ca: Vec<PathBuf>,
     /// Intermediate CA certificate(s) the path may use.
     #[arg(long, value_name = "FILE")]
@@ -31,9 +33,11 @@ pub struct PolicyCheckArgs {
     /// CRL file(s); give the CRL of every issuing CA (the leaf's and each intermediate's).
     #[arg(long, value_name = "FILE")]
     pub crl: Vec<PathBuf>,
-    /// Warn when a certificate expires within this many days.
-    #[arg(long, value_name = "DAYS", default_value_t = 30)]
-    pub warn_days: u64,
+    /// Warn when a certificate expires within this many days [default: 30].
+    // No clap default: `tessera-agent doctor` takes these flags as an optional group, and a
+    // default would make the group always present.
+    #[arg(long, value_name = "DAYS")]
+    pub warn_days: Option<u64>,
     /// Evaluate at this time (RFC 3339, e.g. 2026-01-01T00:00:00Z) instead of now.
     #[arg(long, value_name = "TIME")]
     pub at: Option<String>,
@@ -64,15 +68,24 @@ pub fn check(
     out: &mut dyn Write,
 ) -> anyhow::Result<ExitCode> {
     let now = evaluation_time(args.at.as_deref())?;
+    let cert = args
+        .cert
+        .as_deref()
+        .context("give the device certificate with --cert FILE")?;
+    anyhow::ensure!(
+        !args.ca.is_empty(),
+        "give the trusted root certificate(s) with --ca FILE"
+    );
     let loaded = LoadedEvidence::from_files(&EvidenceFiles {
-        cert: &args.cert,
+        cert,
         key: args.key.as_deref(),
         trust_anchors: &args.ca,
         intermediates: &args.intermediate,
         crls: &args.crl,
     })?;
     let mut policy = Policy::default();
-    policy.expiry_warning = Duration::from_secs(args.warn_days.saturating_mul(86_400));
+    policy.expiry_warning =
+        Duration::from_secs(args.warn_days.unwrap_or(30).saturating_mul(86_400));
     let report = policy.evaluate_evidence(&loaded.evidence(computer_name, now));
     print_report(&report, args.json, out)?;
     Ok(if report.passed() {
@@ -103,12 +116,12 @@ mod tests {
 
     fn args(dir: &std::path::Path, json: bool) -> PolicyCheckArgs {
         PolicyCheckArgs {
-            cert: dir.join("leaf.der"),
+            cert: Some(dir.join("leaf.der")),
             key: None,
             ca: vec![dir.join("root.der")],
             intermediate: vec![],
             crl: vec![],
-            warn_days: 30,
+            warn_days: None,
             at: Some("2026-01-01T00:00:00Z".into()),
             json,
         }
