@@ -7,7 +7,8 @@
 //!
 //! Two Tessera phases: the first round (every device checks in once, so each check-in reads
 //! the device from the store and durably marks its 20 deployments notified), then the
-//! steady state (timed, devices round-robin: what a fleet does between deployments).
+//! steady state (timed, devices round-robin: what a fleet does between deployments), run in
+//! one-second slices alternating with the baseline's.
 //!
 //! Run: `cargo run --release -p tessera-benches --bin checkins [-- DEVICES CONNECTIONS SECONDS]`
 
@@ -29,6 +30,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 const PACKAGES: i64 = 20;
 
+#[derive(Default)]
 struct Load {
     checkins: u64,
     latencies: Vec<Duration>,
@@ -36,6 +38,12 @@ struct Load {
 }
 
 impl Load {
+    fn add(&mut self, other: Self) {
+        self.checkins += other.checkins;
+        self.latencies.extend(other.latencies);
+        self.elapsed += other.elapsed;
+    }
+
     fn rate(&self) -> f64 {
         self.checkins as f64 / self.elapsed.as_secs_f64()
     }
@@ -262,19 +270,25 @@ fn main() {
             }),
         );
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let port = listener.local_addr().expect("addr").port();
-        let server = tokio::spawn(serve_https(listener, tls.clone(), floor, std::future::pending()));
-        let loadavg_before = loadavg();
-        let mut baseline = load(port, &ca, devices, connections, Until::Seconds(seconds)).await;
-        server.abort();
-
+        let floor_port = listener.local_addr().expect("addr").port();
+        let floor_server = tokio::spawn(serve_https(listener, tls.clone(), floor, std::future::pending()));
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let port = listener.local_addr().expect("addr").port();
         let router = tessera_server::service::https_router(&app);
         let server = tokio::spawn(serve_https(listener, tls, router, std::future::pending()));
+        let loadavg_before = loadavg();
+
         let mut first = load(port, &ca, devices, connections, Until::OneRound).await;
-        let mut ours = load(port, &ca, devices, connections, Until::Seconds(seconds)).await;
+        // Floor and steady state in alternating one-second slices, so that other work on the
+        // machine starting or stopping weighs on both alike.
+        let mut baseline = Load::default();
+        let mut ours = Load::default();
+        for _ in 0..seconds {
+            baseline.add(load(floor_port, &ca, devices, connections, Until::Seconds(1)).await);
+            ours.add(load(port, &ca, devices, connections, Until::Seconds(1)).await);
+        }
         server.abort();
+        floor_server.abort();
 
         println!("devices {devices}, packages per device {PACKAGES}, connections {connections}, {seconds} s each");
         println!(
