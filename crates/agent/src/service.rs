@@ -127,6 +127,9 @@ impl Layout {
 
     /// `logical` as a path on this machine: under the root.
     pub fn host(&self, logical: &Path) -> PathBuf {
+        if self.is_live() {
+            return logical.to_owned();
+        }
         let relative: PathBuf = logical
             .components()
             .filter(|c| matches!(c, Component::Normal(_)))
@@ -174,7 +177,7 @@ pub enum ServiceError {
     Config(#[from] EditError),
     /// A path that would be written into the unit or plist is not safe there.
     #[error(
-        "{what} {path:?} cannot go into the service definition: use an absolute path without spaces, quotes, '%', '$', backslashes or control characters"
+        "{what} {path:?} cannot go into the service definition: use an absolute path without '..', spaces, quotes, '%', '$', ';', backslashes or control characters"
     )]
     UnsafePath {
         /// Which setting.
@@ -765,7 +768,11 @@ fn same_content(a: &Path, b: &Path) -> std::io::Result<bool> {
 /// Paths are written into unit files and plists unquoted: refuse anything that systemd
 /// would split, expand (`%`, `$`) or that could start a new directive (a newline).
 fn check_unit_path(what: &'static str, path: &Path) -> Result<(), ServiceError> {
+    // `..` would make the path mean one thing to systemd and another under a --root.
     let ok = path.is_absolute()
+        && path
+            .components()
+            .all(|c| matches!(c, Component::RootDir | Component::Normal(_)))
         && path.to_str().is_some_and(|s| {
             !s.chars().any(|c| {
                 c.is_whitespace()

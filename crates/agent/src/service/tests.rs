@@ -293,6 +293,20 @@ fn unsafe_paths_are_refused_before_anything_is_written() {
         rig.files_under_root()
     );
     assert!(rig.take_calls().is_empty());
+    for bad in [
+        "/var/lib/../../etc",
+        "relative/dir",
+        "/srv/100%",
+        "/srv/$HOME",
+    ] {
+        options.data_dir = Some(bad.into());
+        let err = rig.installer().install(&options).unwrap_err();
+        assert!(
+            matches!(err, ServiceError::UnsafePath { .. }),
+            "{bad}: {err}"
+        );
+    }
+    assert!(rig.files_under_root().is_empty());
 }
 
 #[test]
@@ -538,5 +552,25 @@ fn launchd_uninstall_boots_out_and_tolerates_a_daemon_that_is_not_loaded() {
         report.warnings[0].contains("simulated failure"),
         "{:?}",
         report.warnings
+    );
+}
+
+#[test]
+fn planned_config_is_what_install_writes_and_writes_nothing() {
+    let rig = Rig::new(Platform::Systemd);
+    let mut options = rig.options(&["https://a:8443"]);
+    options.data_dir = Some("/srv/tessera".into());
+    // What `install --token` enrolls with, before anything is written.
+    let planned = rig.installer().planned_config(&options).unwrap();
+    assert!(rig.files_under_root().is_empty());
+    assert!(rig.take_calls().is_empty());
+    rig.installer().install(&options).unwrap();
+    assert_eq!(AgentConfig::parse(&rig.config_text()).unwrap(), planned);
+    assert_eq!(planned.data_dir, Path::new("/srv/tessera"));
+
+    let err = rig.installer_as(501).planned_config(&options).unwrap_err();
+    assert!(
+        matches!(err, ServiceError::NotRoot { euid: 501, .. }),
+        "{err}"
     );
 }
