@@ -172,6 +172,17 @@ pub enum ServiceError {
         /// The configuration path.
         config: PathBuf,
     },
+    /// The existing configuration is not valid (and the command line did not fix it).
+    #[error(
+        "the agent configuration {path} is invalid: {message}; fix it with `tessera-agent config set KEY=VALUE` (or pass --server) and run install again",
+        path = path.display()
+    )]
+    InvalidConfig {
+        /// The configuration path.
+        path: PathBuf,
+        /// What the loader says.
+        message: String,
+    },
     /// The configuration could not be read, edited or written.
     #[error(transparent)]
     Config(#[from] EditError),
@@ -379,10 +390,12 @@ impl Installer {
             assignments.push(("data_dir", dir));
         }
         editor.set_all(&assignments)?;
-        let config = editor.check().map_err(|message| EditError::Invalid {
-            keys: "nothing".to_owned(),
-            message,
-        })?;
+        let config = editor
+            .check()
+            .map_err(|message| ServiceError::InvalidConfig {
+                path: layout.config.clone(),
+                message,
+            })?;
         let mut warnings = Vec::new();
         let unknown = editor.unknown_keys();
         if !unknown.is_empty() {

@@ -421,6 +421,9 @@ impl ConfigEditor {
 
     /// Sets several keys at once: all of them or, on any error, none.
     pub fn set_all(&mut self, assignments: &[(&str, &str)]) -> Result<(), EditError> {
+        if assignments.is_empty() {
+            return Ok(());
+        }
         let mut next = self.doc.clone();
         if self.fresh
             && let Some((_, raw)) = assignments.iter().find(|(k, _)| *k == "servers")
@@ -455,6 +458,9 @@ impl ConfigEditor {
 
     /// Removes several keys at once (all or none); returns how many were present.
     pub fn unset_all(&mut self, keys: &[&str]) -> Result<usize, EditError> {
+        if keys.is_empty() {
+            return Ok(0);
+        }
         let mut next = self.doc.clone();
         let mut removed = 0;
         let mut names = Vec::new();

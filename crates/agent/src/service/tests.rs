@@ -574,3 +574,23 @@ fn planned_config_is_what_install_writes_and_writes_nothing() {
         "{err}"
     );
 }
+
+#[test]
+fn an_invalid_existing_config_is_named_and_nothing_is_written() {
+    let rig = Rig::new(Platform::Systemd);
+    let config = rig.path("/etc/tessera/agent.toml");
+    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+    std::fs::write(&config, "servers = [\"http://plain\"]\n").unwrap();
+    let err = rig.installer().install(&rig.options(&[])).unwrap_err();
+    assert!(matches!(err, ServiceError::InvalidConfig { .. }), "{err}");
+    assert!(err.to_string().contains("https://"), "{err}");
+    assert_eq!(
+        rig.files_under_root(),
+        ["etc", "etc/tessera", "etc/tessera/agent.toml"]
+    );
+    // The command line can repair it.
+    rig.installer()
+        .install(&rig.options(&["https://fixed"]))
+        .unwrap();
+    assert!(rig.config_text().contains("https://fixed"));
+}
