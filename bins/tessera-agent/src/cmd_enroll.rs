@@ -30,6 +30,10 @@ pub(crate) struct EnrollArgs {
     /// The server's CA certificate (PEM), instead of a fingerprint.
     #[arg(long, value_name = "PEM", conflicts_with = "ca_fingerprint")]
     ca_file: Option<PathBuf>,
+    /// Also point Munki at this server's repository with the device certificate (macOS:
+    /// writes PEM files under the data directory and Munki's ManagedInstalls preferences).
+    #[arg(long)]
+    configure_munki: bool,
     /// Print the outcome as JSON.
     #[arg(long)]
     json: bool,
@@ -86,6 +90,9 @@ pub(crate) fn run(config_path: &Path, args: &EnrollArgs) -> anyhow::Result<ExitC
         }
         (None, None) => bail!("pass --ca-fingerprint SHA256 or --ca-file PEM"),
     };
+    if args.configure_munki && !cfg!(target_os = "macos") {
+        bail!("--configure-munki sets up the Munki client, which runs on macOS only");
+    }
     let keystore = tessera_agent::identity::open_keystore(&config)?;
     let options = EnrollOptions {
         servers: config.servers.clone(),
@@ -94,6 +101,9 @@ pub(crate) fn run(config_path: &Path, args: &EnrollArgs) -> anyhow::Result<ExitC
     };
     let runtime = crate::runtime()?;
     let enrolled = runtime.block_on(enroll(&config, &*keystore, &options))?;
+    if args.configure_munki {
+        configure_munki(&config, &*keystore, &enrolled)?;
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&enrolled)?);
     } else {
@@ -110,4 +120,33 @@ pub(crate) fn run(config_path: &Path, args: &EnrollArgs) -> anyhow::Result<ExitC
         println!("Next: `tessera-agent run --once` to check in now, or install the service.");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes Munki's preferences for the identity just stored.
+fn configure_munki(
+    config: &AgentConfig,
+    keystore: &dyn tessera_keystore::Keystore,
+    enrolled: &tessera_agent::enroll::Enrolled,
+) -> anyhow::Result<()> {
+    use tessera_keystore::privileged::CommandRunner;
+    let identity = keystore
+        .identity()?
+        .context("the identity just stored is gone")?;
+    let ca = keystore
+        .trust_anchors()?
+        .into_iter()
+        .find(|a| a.sha256().to_string() == enrolled.ca_sha256)
+        .context("the CA just stored is gone")?;
+    let settings = tessera_agent::munki::MunkiSettings {
+        repo_url: format!("{}/repo", enrolled.server.trim_end_matches('/')),
+        client_identifier: enrolled.manifest.clone(),
+        dir: config.data_dir.join("munki"),
+    };
+    let runner = CommandRunner::new(std::sync::Arc::new(tessera_keystore::ProcessUid));
+    tessera_agent::munki::configure(&runner, &settings, &identity, &ca.to_pem())?;
+    eprintln!(
+        "Munki now reads {} as {} with the device certificate",
+        settings.repo_url, settings.client_identifier
+    );
+    Ok(())
 }

@@ -28,6 +28,7 @@ pub mod facts;
 mod fsio;
 pub mod identity;
 pub mod journal;
+pub mod munki;
 pub mod run;
 pub mod service;
 pub mod status;

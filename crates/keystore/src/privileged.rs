@@ -206,6 +206,18 @@ pub mod commands {
         purpose: "install a package to the boot volume",
     };
 
+    /// `defaults write /Library/Preferences/ManagedInstalls`: point Munki at the Tessera
+    /// repository with the device's client certificate (`enroll --configure-munki`).
+    pub const DEFAULTS_WRITE_MANAGED_INSTALLS: PrivilegedCommand = PrivilegedCommand {
+        name: "defaults write ManagedInstalls",
+        program: "/usr/bin/defaults",
+        subcommand: &["write", "/Library/Preferences/ManagedInstalls"],
+        class: PrivilegeClass::RootRequired,
+        one_time_secret_on_argv: false,
+        platform: "macOS",
+        purpose: "set Munki's repository URL, client identifier and client-certificate preferences",
+    };
+
     // systemd and launchd: installing the agent as a service (`tessera-agent install`).
     // `/bin/systemctl` rather than `/usr/bin/systemctl`: it is the one path that exists both on
     // merged-/usr systems (where /bin links to /usr/bin) and on older Debian-family systems
@@ -302,6 +314,7 @@ pub mod commands {
         &SECURITY_DELETE_GENERIC_PASSWORD,
         &SYSADMINCTL_SECURE_TOKEN_ON,
         &INSTALLER,
+        &DEFAULTS_WRITE_MANAGED_INSTALLS,
         &SYSTEMCTL_DAEMON_RELOAD,
         &SYSTEMCTL_ENABLE_NOW,
         &SYSTEMCTL_RESTART,
