@@ -14,7 +14,6 @@ pub mod fs;
 #[cfg(test)]
 mod tests;
 
-use std::fmt::Write as _;
 use std::io::Read as _;
 use std::os::unix::fs::DirBuilderExt as _;
 use std::path::{Component, Path, PathBuf};
@@ -606,18 +605,7 @@ impl Installer {
         check_unit_path("the configuration path", &self.layout.config)?;
         check_unit_path("data_dir", &config.data_dir)?;
         match self.layout.platform {
-            Platform::Systemd => {
-                let keystore = config.keystore_dir();
-                let extra = if config.keystore.kind == KeystoreKind::File
-                    && !keystore.starts_with(&config.data_dir)
-                {
-                    check_unit_path("keystore.path", &keystore)?;
-                    Some(keystore)
-                } else {
-                    None
-                };
-                Ok(systemd_unit(&self.layout, &config.data_dir, extra.as_deref()).into_bytes())
-            }
+            Platform::Systemd => Ok(systemd_unit(&self.layout).into_bytes()),
             Platform::Launchd => launchd_plist(&self.layout),
         }
     }
@@ -803,17 +791,14 @@ fn check_unit_path(what: &'static str, path: &Path) -> Result<(), ServiceError> 
     }
 }
 
-/// The systemd unit. The agent runs as root (it installs software), so the unit takes away
-/// what it does not need: no privilege gain through setuid, a read-only /usr, /boot and
-/// /etc except the data directory, a private /tmp. A site whose packages must write
-/// elsewhere relaxes this with a drop-in (`systemctl edit tessera-agent`), which upgrades
-/// keep because they rewrite only this file.
-pub fn systemd_unit(layout: &Layout, data_dir: &Path, keystore_dir: Option<&Path>) -> String {
-    let mut writable = data_dir.display().to_string();
-    if let Some(dir) = keystore_dir {
-        // `-`: a keystore directory that does not exist yet must not stop the service.
-        let _ = write!(writable, " -{}", dir.display());
-    }
+/// The systemd unit. The agent runs as root without a sandbox: its job is to run package
+/// actions, and installers write to /usr, /etc and /opt, load kernel modules, use setuid
+/// helpers and create files other services must read, so `ProtectSystem`,
+/// `NoNewPrivileges`, a private /tmp or a strict umask would break ordinary packages (a
+/// site that wants them adds a drop-in, which upgrades keep). `KillMode=process`: stopping
+/// or restarting the agent (an upgrade) must not kill an action half-way; the restarted
+/// agent finds the action's supervisor and waits for its result.
+pub fn systemd_unit(layout: &Layout) -> String {
     format!(
         "# Written by `tessera-agent install`; an upgrade rewrites it. Local changes belong in\n\
          # a drop-in: systemctl edit tessera-agent\n\
@@ -831,17 +816,7 @@ pub fn systemd_unit(layout: &Layout, data_dir: &Path, keystore_dir: Option<&Path
          StandardOutput=journal\n\
          StandardError=journal\n\
          SyslogIdentifier=tessera-agent\n\
-         NoNewPrivileges=yes\n\
-         ProtectSystem=strict\n\
-         ReadWritePaths={writable}\n\
-         PrivateTmp=yes\n\
-         ProtectHome=read-only\n\
-         ProtectKernelTunables=yes\n\
-         ProtectKernelModules=yes\n\
-         ProtectControlGroups=yes\n\
-         RestrictSUIDSGID=yes\n\
-         LockPersonality=yes\n\
-         UMask=0077\n\
+         KillMode=process\n\
          \n\
          [Install]\n\
          WantedBy=multi-user.target\n",
