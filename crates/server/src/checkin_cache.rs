@@ -51,6 +51,51 @@ pub struct CheckinState {
     pub inventory_at: Option<i64>,
     /// Deployments without a result, by package ID: waiting or notified.
     pub pending: Vec<(i64, DeploymentState)>,
+    /// The last reply body encoded from this state; see [`ReplyMemo`].
+    pub reply: ReplyMemo,
+}
+
+/// The encoded PROLOG reply last built from a [`CheckinState`], under a key saying what else
+/// it was built from (whether an inventory was due, the body encoding). A state is replaced,
+/// never changed, so the memo goes with it: a device that checks in again with nothing new
+/// gets the same bytes without building and deflating them again. Clones start empty and
+/// all memos compare equal, so that it never affects what a state is.
+#[derive(Default)]
+pub struct ReplyMemo(Mutex<Option<(u8, bytes::Bytes)>>);
+
+impl ReplyMemo {
+    /// The body stored under `key`.
+    pub fn get(&self, key: u8) -> Option<bytes::Bytes> {
+        match &*lock(&self.0) {
+            Some((stored, body)) if *stored == key => Some(body.clone()),
+            _ => None,
+        }
+    }
+
+    /// Stores `body` under `key`, replacing what was there.
+    pub fn set(&self, key: u8, body: bytes::Bytes) {
+        *lock(&self.0) = Some((key, body));
+    }
+}
+
+impl Clone for ReplyMemo {
+    fn clone(&self) -> Self {
+        Self::default()
+    }
+}
+
+impl PartialEq for ReplyMemo {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for ReplyMemo {}
+
+impl std::fmt::Debug for ReplyMemo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ReplyMemo")
+    }
 }
 
 /// A device's [`CheckinState`] and the version of the cache it was read at.
@@ -236,6 +281,7 @@ impl<S: Store + 'static> CachedStore<S> {
         let state = Arc::new(CheckinState {
             inventory_at: inventory_at(&device.facts),
             pending,
+            reply: ReplyMemo::default(),
         });
         let mut devices = lock(&self.shared.devices);
         // Installed only if nothing invalidated this device while we read: otherwise what

@@ -97,9 +97,7 @@ async fn ocsinventory<S: Store + 'static>(
     let result = match request {
         Request::Prolog { device_id } => {
             Metrics::count(&app.metrics.checkins);
-            prolog(&app, caller, &device_id)
-                .await
-                .map(|xml| reply(&xml, encoding))
+            prolog(&app, caller, &device_id, encoding).await
         }
         Request::Inventory(inventory) => inventory_received(&app, caller, &inventory)
             .await
@@ -194,7 +192,8 @@ async fn prolog<S: Store + 'static>(
     app: &App<S>,
     caller: Caller,
     device_id: &DeviceId,
-) -> tessera_store::Result<String> {
+    encoding: BodyEncoding,
+) -> tessera_store::Result<Response> {
     let now = app.now();
     let device = caller.device(app, device_id).await?;
     let snapshot = app
@@ -203,19 +202,6 @@ async fn prolog<S: Store + 'static>(
         .await?
         .ok_or_else(|| tessera_store::Error::NotFound(format!("device {}", device.0)))?;
     app.store.touch(device, now);
-    let location = app.config.public.download_location();
-    let offers: Vec<PackOffer> = snapshot
-        .state
-        .pending
-        .iter()
-        .filter_map(|&(id, _)| u64::try_from(id).ok())
-        .map(|id| PackOffer {
-            id: PackageId(id),
-            info_location: location.clone(),
-            pack_location: location.clone(),
-            force: false,
-        })
-        .collect();
     let download = app.config.ocs.download;
     if download.on {
         let waiting: Vec<i64> = snapshot
@@ -234,17 +220,43 @@ async fn prolog<S: Store + 'static>(
     let inventory_due = snapshot.state.inventory_at.is_none_or(|at| {
         now.unix_timestamp() - at >= i64::from(app.config.ocs.prolog_freq_hours) * 3600
     });
+    // Besides the state and the configuration, the reply depends only on these two.
+    let memo_key = (u8::from(inventory_due) << 2)
+        | match encoding {
+            BodyEncoding::Zlib => 0,
+            BodyEncoding::Gzip => 1,
+            BodyEncoding::Plain => 2,
+        };
+    if let Some(body) = snapshot.state.reply.get(memo_key) {
+        return Ok(reply_body(encoding, Body::from(body)));
+    }
+    let location = app.config.public.download_location();
+    let offers: Vec<PackOffer> = snapshot
+        .state
+        .pending
+        .iter()
+        .filter_map(|&(id, _)| u64::try_from(id).ok())
+        .map(|id| PackOffer {
+            id: PackageId(id),
+            info_location: location.clone(),
+            pack_location: location.clone(),
+            force: false,
+        })
+        .collect();
     let response = if inventory_due {
         PrologResponse::Send
     } else {
         PrologResponse::Stop
     };
-    Ok(PrologReply {
+    let xml = PrologReply {
         response,
         prolog_freq_hours: app.config.ocs.prolog_freq_hours,
         download: Some((download, offers)),
     }
-    .to_xml())
+    .to_xml();
+    let body = Bytes::from(encode(&xml, encoding));
+    snapshot.state.reply.set(memo_key, body.clone());
+    Ok(reply_body(encoding, Body::from(body)))
 }
 
 async fn inventory_received<S: Store + 'static>(
@@ -312,18 +324,27 @@ async fn download_result<S: Store + 'static>(
 }
 
 fn reply(xml: &str, encoding: BodyEncoding) -> Response {
-    let (content_type, body) = match encoding {
-        BodyEncoding::Zlib => (
-            "application/x-compressed",
-            body::encode_zlib(xml.as_bytes()),
-        ),
-        BodyEncoding::Gzip => ("application/x-gzip", body::encode_gzip(xml.as_bytes())),
-        BodyEncoding::Plain => ("application/xml", xml.as_bytes().to_vec()),
+    reply_body(encoding, Body::from(encode(xml, encoding)))
+}
+
+fn encode(xml: &str, encoding: BodyEncoding) -> Vec<u8> {
+    match encoding {
+        BodyEncoding::Zlib => body::encode_zlib(xml.as_bytes()),
+        BodyEncoding::Gzip => body::encode_gzip(xml.as_bytes()),
+        BodyEncoding::Plain => xml.as_bytes().to_vec(),
+    }
+}
+
+fn reply_body(encoding: BodyEncoding, body: Body) -> Response {
+    let content_type = match encoding {
+        BodyEncoding::Zlib => "application/x-compressed",
+        BodyEncoding::Gzip => "application/x-gzip",
+        BodyEncoding::Plain => "application/xml",
     };
     Response::builder()
         .header(CONTENT_TYPE, content_type)
         .header(CACHE_CONTROL, "no-cache")
-        .body(Body::from(body))
+        .body(body)
         .unwrap_or_default()
 }
 
@@ -404,5 +425,67 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(check_in().await, StatusCode::FORBIDDEN);
+    }
+
+    #[tokio::test]
+    async fn a_remembered_reply_is_reused_only_for_the_same_state_and_encoding() {
+        let mut config = crate::config::Config::default();
+        config.ocs.compat = true;
+        let packages = tessera_package::Repository::new("/nonexistent/tessera-test-repo");
+        let app = App::new(SqliteStore::in_memory().await.unwrap(), config, packages).shared();
+        let router = routes::<SqliteStore>().with_state(Arc::clone(&app));
+        let post = |body: Vec<u8>| {
+            let request = http::Request::post("/ocsinventory")
+                .body(Body::from(body))
+                .unwrap();
+            let router = router.clone();
+            async move {
+                let response = router.oneshot(request).await.unwrap();
+                axum::body::to_bytes(response.into_body(), 1 << 20)
+                    .await
+                    .unwrap()
+            }
+        };
+        let zlib = post(body::encode_zlib(PROLOG.as_bytes())).await;
+        assert_eq!(zlib, post(body::encode_zlib(PROLOG.as_bytes())).await);
+        let plain = post(PROLOG.as_bytes().to_vec()).await;
+        let text = std::str::from_utf8(&plain).unwrap();
+        assert!(text.contains("<RESPONSE>SEND</RESPONSE>"), "{text}");
+        assert!(!text.contains("TYPE=\"PACK\""), "{text}");
+
+        let device = app
+            .store
+            .ocs_device("host-2024-05-01-10-20-30")
+            .await
+            .unwrap()
+            .unwrap();
+        app.store
+            .put_package(&tessera_store::PackageRecord {
+                id: 7,
+                name: "p".into(),
+                version: "1".into(),
+                priority: 5,
+                action: "STORE".into(),
+                fragments: 1,
+                size: 1,
+                created_at: app.now(),
+            })
+            .await
+            .unwrap();
+        app.store.assign(device, 7, app.now()).await.unwrap();
+        let plain = post(PROLOG.as_bytes().to_vec()).await;
+        assert!(std::str::from_utf8(&plain).unwrap().contains("ID=\"7\""));
+        let mut facts = Map::new();
+        facts.insert("inventory_at".into(), json!(app.now().unix_timestamp()));
+        app.store
+            .record_contact(device, Some(&facts), app.now())
+            .await
+            .unwrap();
+        let plain = post(PROLOG.as_bytes().to_vec()).await;
+        let text = std::str::from_utf8(&plain).unwrap();
+        assert!(
+            text.contains("<RESPONSE>STOP</RESPONSE>") && text.contains("ID=\"7\""),
+            "{text}"
+        );
     }
 }
