@@ -1,40 +1,24 @@
 //! Durable file writes: a crash leaves the old or the new content, never a mix.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs;
 use std::io::Write as _;
-use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::Path;
+
+use crate::service::fs::{Mode, replace_file};
 
 use crate::error::{AgentError, Result};
 
 /// Writes `data` to `path` through a temp file in the same directory, fsyncs it, renames it
-/// over `path` and fsyncs the directory.
+/// over `path` and fsyncs the directory (one implementation with the service files':
+/// [`crate::service::fs::replace_file`]).
 pub(crate) fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map_or_else(Default::default, |n| n.to_string_lossy());
-    let temp = dir.join(format!(".{name}.tmp"));
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(mode)
-        .open(&temp)
-        .map_err(|e| AgentError::io("creating", &temp, e))?;
-    file.write_all(data)
-        .and_then(|()| file.sync_all())
-        .map_err(|e| AgentError::io("writing", &temp, e))?;
-    drop(file);
-    fs::rename(&temp, path).map_err(|e| AgentError::io("renaming into place", path, e))?;
-    sync_dir(dir)
+    replace_file(path, Mode::Exact(mode), |file| file.write_all(data))
+        .map_err(|e| AgentError::io("writing", path, e))
 }
 
 /// Makes a rename or create in `dir` durable.
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| AgentError::io("syncing", dir, e))
+    crate::service::fs::sync_dir(dir).map_err(|e| AgentError::io("syncing", dir, e))
 }
 
 /// Creates `dir` (and parents) with mode 0700 for the leaf.
