@@ -68,28 +68,10 @@ pub(crate) fn load_or_start(path: &Path, servers: &[String]) -> anyhow::Result<A
 /// `tessera-agent enroll`.
 pub(crate) fn run(config_path: &Path, args: &EnrollArgs) -> anyhow::Result<ExitCode> {
     let config = load_or_start(config_path, &args.servers)?;
-    let token = match (&args.token, &args.token_file) {
-        (Some(token), _) => Zeroizing::new(token.trim().to_owned()),
-        (None, Some(file)) => Zeroizing::new(
-            std::fs::read_to_string(file)
-                .with_context(|| format!("reading the token from {}", file.display()))?
-                .trim()
-                .to_owned(),
-        ),
-        (None, None) => bail!(
-            "an enrollment token is needed: --token-file FILE, TESSERA_ENROLL_TOKEN or --token"
-        ),
-    };
-    let trust = match (&args.ca_fingerprint, &args.ca_file) {
-        (Some(pin), _) => ServerTrust::pin_from_hex(pin)?,
-        (None, Some(file)) => {
-            let pem = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-            let anchors = tessera_keystore::CertificateDer::all_from_pem(&pem)
-                .with_context(|| format!("{} holds no PEM certificate", file.display()))?;
-            ServerTrust::Anchors(anchors.iter().map(|c| c.as_der().to_vec()).collect())
-        }
-        (None, None) => bail!("pass --ca-fingerprint SHA256 or --ca-file PEM"),
-    };
+    let token = read_token(args.token.as_deref(), args.token_file.as_deref())?.context(
+        "an enrollment token is needed: --token-file FILE, TESSERA_ENROLL_TOKEN or --token",
+    )?;
+    let trust = server_trust(args.ca_fingerprint.as_deref(), args.ca_file.as_deref())?;
     if args.configure_munki && !cfg!(target_os = "macos") {
         bail!("--configure-munki sets up the Munki client, which runs on macOS only");
     }
@@ -149,4 +131,44 @@ fn configure_munki(
         settings.repo_url, settings.client_identifier
     );
     Ok(())
+}
+
+/// The enrollment token from `--token` (or its environment variable) or `--token-file`.
+pub(crate) fn read_token(
+    token: Option<&str>,
+    file: Option<&Path>,
+) -> anyhow::Result<Option<Zeroizing<String>>> {
+    let token = match (token, file) {
+        (Some(token), _) => Zeroizing::new(token.trim().to_owned()),
+        (None, Some(file)) => Zeroizing::new(
+            std::fs::read_to_string(file)
+                .with_context(|| format!("reading the enrollment token from {}", file.display()))?
+                .trim()
+                .to_owned(),
+        ),
+        (None, None) => return Ok(None),
+    };
+    if token.is_empty() {
+        bail!("the enrollment token is empty");
+    }
+    Ok(Some(token))
+}
+
+/// How to recognise the server's CA: `--ca-fingerprint` or `--ca-file`.
+pub(crate) fn server_trust(
+    fingerprint: Option<&str>,
+    ca_file: Option<&Path>,
+) -> anyhow::Result<ServerTrust> {
+    Ok(match (fingerprint, ca_file) {
+        (Some(pin), _) => ServerTrust::pin_from_hex(pin)?,
+        (None, Some(file)) => {
+            let pem = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+            let anchors = tessera_keystore::CertificateDer::all_from_pem(&pem)
+                .with_context(|| format!("{} holds no PEM certificate", file.display()))?;
+            ServerTrust::Anchors(anchors.iter().map(|c| c.as_der().to_vec()).collect())
+        }
+        (None, None) => bail!(
+            "enrolling needs to know the server's CA: pass --ca-fingerprint SHA256 (what `tessera-server serve` prints) or --ca-file PEM"
+        ),
+    })
 }

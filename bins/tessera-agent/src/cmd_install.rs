@@ -131,16 +131,7 @@ pub(crate) fn install(config: &Path, args: &InstallArgs) -> anyhow::Result<ExitC
 fn enrollment_request(
     args: &InstallArgs,
 ) -> anyhow::Result<Option<(Zeroizing<String>, ServerTrust)>> {
-    let token = match (&args.token, &args.token_file) {
-        (Some(token), _) => Some(Zeroizing::new(token.trim().to_owned())),
-        (None, Some(file)) => Some(Zeroizing::new(
-            std::fs::read_to_string(file)
-                .with_context(|| format!("reading the enrollment token from {}", file.display()))?
-                .trim()
-                .to_owned(),
-        )),
-        (None, None) => None,
-    };
+    let token = crate::cmd_enroll::read_token(args.token.as_deref(), args.token_file.as_deref())?;
     let trust_given = args.ca_fingerprint.is_some() || args.ca_file.is_some();
     let Some(token) = token else {
         if trust_given {
@@ -150,26 +141,13 @@ fn enrollment_request(
         }
         return Ok(None);
     };
-    if token.is_empty() {
-        bail!("the enrollment token is empty");
-    }
     if args.root.is_some() {
         bail!(
             "cannot enroll into an image under --root: the device identity belongs to the machine; install without a token and run `tessera-agent enroll` on first boot"
         );
     }
-    let trust = match (&args.ca_fingerprint, &args.ca_file) {
-        (Some(pin), _) => ServerTrust::pin_from_hex(pin)?,
-        (None, Some(file)) => {
-            let pem = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-            let anchors = tessera_keystore::CertificateDer::all_from_pem(&pem)
-                .with_context(|| format!("{} holds no PEM certificate", file.display()))?;
-            ServerTrust::Anchors(anchors.iter().map(|c| c.as_der().to_vec()).collect())
-        }
-        (None, None) => bail!(
-            "enrolling needs to know the server's CA: pass --ca-fingerprint SHA256 (what `tessera-server serve` prints) or --ca-file PEM"
-        ),
-    };
+    let trust =
+        crate::cmd_enroll::server_trust(args.ca_fingerprint.as_deref(), args.ca_file.as_deref())?;
     Ok(Some((token, trust)))
 }
 

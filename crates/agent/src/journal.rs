@@ -85,18 +85,7 @@ impl DataDir {
 
     /// The enrollment and check-in record, if the device is enrolled.
     pub fn agent_state(&self) -> Result<Option<AgentState>> {
-        let path = self.agent_state_path();
-        match read_optional(&path)? {
-            None => Ok(None),
-            Some(bytes) => {
-                serde_json::from_slice(&bytes)
-                    .map(Some)
-                    .map_err(|e| AgentError::State {
-                        path,
-                        reason: e.to_string(),
-                    })
-            }
-        }
+        read_json(&self.agent_state_path())
     }
 
     /// Saves the enrollment and check-in record.
@@ -139,6 +128,19 @@ impl DataDir {
             .collect();
         ids.sort_unstable();
         ids
+    }
+}
+
+/// A JSON state file that may not exist yet; unreadable content is an error naming it.
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>> {
+    match read_optional(path)? {
+        None => Ok(None),
+        Some(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| AgentError::State {
+                path: path.to_owned(),
+                reason: e.to_string(),
+            }),
     }
 }
 
@@ -206,18 +208,7 @@ impl PackageDir {
 
     /// The saved action record.
     pub fn load_action(&self) -> Result<Option<ActionRecord>> {
-        let path = self.action_record();
-        match read_optional(&path)? {
-            None => Ok(None),
-            Some(bytes) => {
-                serde_json::from_slice(&bytes)
-                    .map(Some)
-                    .map_err(|e| AgentError::State {
-                        path,
-                        reason: e.to_string(),
-                    })
-            }
-        }
+        read_json(&self.action_record())
     }
 
     /// Records the action's progress.
