@@ -13,12 +13,14 @@ use axum::{Json, Router};
 use http::StatusCode;
 use http::header::AUTHORIZATION;
 use serde::{Deserialize, Serialize};
+use tessera_manifest::Repo;
 use tessera_protocol::enroll::ApiError;
 use tessera_store::{
     Deployment, Device, DeviceKey, EnrollmentToken, NewToken, PackageRecord, PackageStats, Store,
 };
 
 use crate::app::App;
+use crate::groups::{self, Edited, Group, GroupError};
 use crate::secret;
 
 /// The routes under `/api/v1`.
@@ -36,6 +38,12 @@ pub fn routes<S: Store + 'static>(app: Arc<App<S>>) -> Router<Arc<App<S>>> {
         .route("/api/v1/packages/{id}", get(show_package::<S>))
         .route("/api/v1/packages/{id}/stats", get(package_stats::<S>))
         .route("/api/v1/assignments", post(assign::<S>))
+        .route(
+            "/api/v1/groups",
+            get(list_groups::<S>).post(create_group::<S>),
+        )
+        .route("/api/v1/groups/{name}", get(show_group::<S>))
+        .route("/api/v1/groups/{name}/items", post(edit_group::<S>))
         .route_layer(axum::middleware::from_fn_with_state(
             app,
             require_admin::<S>,
@@ -337,4 +345,135 @@ async fn revoke_device<S: Store>(
             ))
         }
     }
+}
+
+/// `POST /api/v1/groups` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateGroup {
+    /// The group's name (`lab` makes `groups/lab`).
+    pub name: String,
+}
+
+/// `POST /api/v1/groups/{name}/items` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EditGroup {
+    /// Items to add (those already listed are left as they are).
+    #[serde(default)]
+    pub add: Vec<String>,
+    /// Items to remove (applied before `add`).
+    #[serde(default)]
+    pub remove: Vec<String>,
+    /// The list to edit; `managed_installs` when absent.
+    #[serde(default)]
+    pub key: Option<String>,
+}
+
+impl From<GroupError> for Failure {
+    fn from(error: GroupError) -> Self {
+        match error {
+            GroupError::InvalidName { .. } => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_group_name",
+                error.to_string(),
+            ),
+            GroupError::InvalidItem { .. } => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_item",
+                error.to_string(),
+            ),
+            GroupError::InvalidKey(_) => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_key",
+                error.to_string(),
+            ),
+            GroupError::NotFound(_) => {
+                Self::new(StatusCode::NOT_FOUND, "not_found", error.to_string())
+            }
+            GroupError::Exists(_) => Self::new(StatusCode::CONFLICT, "conflict", error.to_string()),
+            GroupError::Repository(_) => {
+                tracing::error!(%error, "group manifest operation failed");
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "repository_failed",
+                    error.to_string(),
+                )
+            }
+        }
+    }
+}
+
+/// Runs a group operation on the server's repository, off the async workers (it reads and
+/// writes files).
+async fn on_repo<S, T>(
+    app: &App<S>,
+    operation: impl FnOnce(&Repo) -> Result<T, GroupError> + Send + 'static,
+) -> Result<T, Failure>
+where
+    T: Send + 'static,
+{
+    let repo = app
+        .enrollment
+        .as_ref()
+        .map(|enrollment| enrollment.repo.clone())
+        .ok_or_else(|| {
+            Failure::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "repository_unavailable",
+                "this server has no Munki repository",
+            )
+        })?;
+    match tokio::task::spawn_blocking(move || operation(&repo)).await {
+        Ok(result) => Ok(result?),
+        Err(error) => {
+            tracing::error!(%error, "group manifest task failed");
+            Err(Failure::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "repository_failed",
+                "the group manifest operation did not finish; retry",
+            ))
+        }
+    }
+}
+
+async fn list_groups<S: Store>(State(app): State<Arc<App<S>>>) -> ApiResult<Vec<Group>> {
+    Ok(Json(on_repo(&app, groups::list).await?))
+}
+
+async fn create_group<S: Store>(
+    State(app): State<Arc<App<S>>>,
+    JsonBody(request): JsonBody<CreateGroup>,
+) -> Result<(StatusCode, Json<Group>), Failure> {
+    let group = on_repo(&app, move |repo| groups::create(repo, &request.name)).await?;
+    tracing::info!(group = %group.manifest, "group manifest created");
+    Ok((StatusCode::CREATED, Json(group)))
+}
+
+async fn show_group<S: Store>(
+    State(app): State<Arc<App<S>>>,
+    Path(name): Path<String>,
+) -> ApiResult<Group> {
+    Ok(Json(
+        on_repo(&app, move |repo| groups::show(repo, &name)).await?,
+    ))
+}
+
+async fn edit_group<S: Store>(
+    State(app): State<Arc<App<S>>>,
+    Path(name): Path<String>,
+    JsonBody(request): JsonBody<EditGroup>,
+) -> ApiResult<Edited> {
+    let edited = on_repo(&app, move |repo| {
+        groups::edit(
+            repo,
+            &name,
+            request.key.as_deref(),
+            &request.add,
+            &request.remove,
+        )
+    })
+    .await?;
+    tracing::info!(group = %edited.group.manifest, added = ?edited.added, removed = ?edited.removed, "group manifest edited");
+    Ok(Json(edited))
 }

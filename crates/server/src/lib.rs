@@ -11,7 +11,8 @@
 //! - [`repo`]: the Munki repository under `/repo/`, each device reading only its own
 //!   manifests;
 //! - [`enroll`]: `POST /enroll`;
-//! - [`admin`]: the `/api/v1` admin API behind the admin token;
+//! - [`admin`]: the `/api/v1` admin API behind the admin token; [`groups`]: the group
+//!   manifests it and the CLI edit;
 //! - [`tls`] and [`listen`]: the HTTPS accept loop with optional, CRL-checked client
 //!   certificates that handlers read from each request;
 //! - [`files`]: validators, conditional GET and byte ranges for repository files and OCS
@@ -40,6 +41,7 @@ pub mod datadir;
 pub mod download;
 pub mod enroll;
 pub mod files;
+pub mod groups;
 pub mod identity;
 pub mod listen;
 pub mod metrics;

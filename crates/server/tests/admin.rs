@@ -240,3 +240,184 @@ async fn assignments_and_statistics() {
     let (_, packages) = call(&router, "GET", "/api/v1/packages", Some(ADMIN), None).await;
     assert_eq!(packages[0]["id"], 42);
 }
+
+/// A router over a freshly prepared data directory: a real CA and Munki repository.
+async fn router_with_repo() -> (tempfile::TempDir, axum::Router, tessera_manifest::Repo) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = tessera_server::datadir::DataDir::new(dir.path().join("data"));
+    let prepared = data.prepare().await.unwrap();
+    let repo = tessera_manifest::Repo::open(data.repo()).unwrap();
+    let app = App::new(prepared.store, prepared.config, prepared.packages)
+        .with_admin_token_hash(secret::hash(ADMIN))
+        .with_enrollment(tessera_server::enroll::Enrollment {
+            ca: prepared.ca,
+            repo: repo.clone(),
+            publisher: None,
+        })
+        .shared();
+    let router = tessera_server::admin::routes(Arc::clone(&app)).with_state(app);
+    (dir, router, repo)
+}
+
+#[tokio::test]
+async fn group_routes_require_the_admin_token() {
+    let (_dir, router, _) = router_with_repo().await;
+    for (method, uri) in [
+        ("GET", "/api/v1/groups"),
+        ("POST", "/api/v1/groups"),
+        ("GET", "/api/v1/groups/default"),
+        ("POST", "/api/v1/groups/default/items"),
+    ] {
+        let (status, body) = call(&router, method, uri, Some("wrong"), None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {uri}");
+        assert_eq!(body["code"], "unauthorized");
+    }
+}
+
+#[tokio::test]
+async fn groups_are_created_listed_shown_and_edited_in_the_repository() {
+    let (_dir, router, repo) = router_with_repo().await;
+    let (status, listed) = call(&router, "GET", "/api/v1/groups", Some(ADMIN), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(listed[0]["manifest"], "groups/default", "{listed}");
+
+    let (status, created) = call(
+        &router,
+        "POST",
+        "/api/v1/groups",
+        Some(ADMIN),
+        Some(json!({"name": "lab"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["manifest"], "groups/lab");
+    assert_eq!(created["catalogs"], json!(["production"]));
+    let (status, body) = call(
+        &router,
+        "POST",
+        "/api/v1/groups",
+        Some(ADMIN),
+        Some(json!({"name": "lab"})),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::CONFLICT, Some("conflict"))
+    );
+
+    let (status, edited) = call(
+        &router,
+        "POST",
+        "/api/v1/groups/lab/items",
+        Some(ADMIN),
+        Some(json!({"add": ["Firefox", "Slack"]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{edited}");
+    assert_eq!(edited["added"], json!(["Firefox", "Slack"]));
+    let (status, edited) = call(
+        &router,
+        "POST",
+        "/api/v1/groups/lab/items",
+        Some(ADMIN),
+        Some(json!({"add": ["Zoom"], "remove": ["Slack"], "key": "managed_installs"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{edited}");
+    assert_eq!(
+        edited["group"]["managed_installs"],
+        json!(["Firefox", "Zoom"])
+    );
+
+    // What the API says is what the repository holds, as Munki's plist.
+    let manifest = repo.read_manifest("groups/lab").unwrap();
+    assert_eq!(
+        manifest.section(tessera_manifest::Section::ManagedInstalls),
+        ["Firefox", "Zoom"]
+    );
+    let (status, shown) = call(&router, "GET", "/api/v1/groups/lab", Some(ADMIN), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(shown, edited["group"]);
+    let (_, listed) = call(&router, "GET", "/api/v1/groups", Some(ADMIN), None).await;
+    let names: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|g| g["name"].as_str())
+        .collect();
+    assert_eq!(names, ["default", "lab"]);
+}
+
+#[tokio::test]
+async fn group_refusals_name_the_problem() {
+    let (dir, router, _) = router_with_repo().await;
+    for name in ["a/b", "..", "../../etc", "x\u{1b}y", "", ".hidden"] {
+        let (status, body) = call(
+            &router,
+            "POST",
+            "/api/v1/groups",
+            Some(ADMIN),
+            Some(json!({ "name": name })),
+        )
+        .await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_group_name")),
+            "{name:?}: {body}"
+        );
+    }
+    // Nothing escaped the groups directory.
+    assert!(!dir.path().join("data/repo/etc").exists());
+    assert!(!dir.path().join("data/repo/manifests/a").exists());
+
+    let (status, body) = call(&router, "GET", "/api/v1/groups/missing", Some(ADMIN), None).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not_found"))
+    );
+    let (status, body) = call(
+        &router,
+        "POST",
+        "/api/v1/groups/missing/items",
+        Some(ADMIN),
+        Some(json!({"add": ["x"]})),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not_found"))
+    );
+    // An encoded `..` in the path is refused like any other bad name.
+    let (status, body) = call(&router, "GET", "/api/v1/groups/%2E%2E", Some(ADMIN), None).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+
+    for (bad, code) in [
+        (json!({"add": ["x"], "key": "colour"}), "invalid_key"),
+        (json!({"add": ["two\nlines"]}), "invalid_item"),
+        (json!({"add": ["x"], "extra": 1}), "invalid_request"),
+    ] {
+        let (status, body) = call(
+            &router,
+            "POST",
+            "/api/v1/groups/default/items",
+            Some(ADMIN),
+            Some(bad.clone()),
+        )
+        .await;
+        assert!(status.is_client_error(), "{bad} gave {status}");
+        assert_eq!(body["code"], code, "{bad}: {body}");
+    }
+}
+
+#[tokio::test]
+async fn groups_need_a_repository() {
+    let (router, _) = router().await;
+    let (status, body) = call(&router, "GET", "/api/v1/groups", Some(ADMIN), None).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Some("repository_unavailable")
+        )
+    );
+}
