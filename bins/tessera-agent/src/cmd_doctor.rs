@@ -109,11 +109,7 @@ mod tests {
     use super::*;
 
     fn files(args: &DoctorArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
-        evaluate(
-            &args.evidence,
-            args.hostname.as_deref(),
-            out,
-        )
+        evaluate(&args.evidence, args.hostname.as_deref(), out)
     }
 
     fn args(dir: &std::path::Path) -> DoctorArgs {
