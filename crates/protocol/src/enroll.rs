@@ -1,4 +1,4 @@
-//! The JSON messages of Tessera's enrollment API (`POST /enroll`).
+//! The JSON messages of Tessera's enrollment API (`POST /enroll`, `POST /enroll/renew`).
 //!
 //! The agent makes its key on the device and sends a CSR; the server answers with the
 //! certificate chain and the device's place in the manifest tree.
@@ -34,7 +34,17 @@ pub struct EnrollRequest {
     pub facts: DeviceFacts,
 }
 
-/// `POST /enroll` response body.
+/// `POST /enroll/renew` request body. The device is identified by the certificate it
+/// presents over mutual TLS, so there is no token; the answer is an [`EnrollResponse`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RenewRequest {
+    /// PKCS#10 certificate signing request for a new key made on the device, PEM. It must
+    /// name exactly the computer name of the certificate presented.
+    pub csr_pem: String,
+}
+
+/// `POST /enroll` (and `POST /enroll/renew`) response body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EnrollResponse {
     /// The device certificate followed by its issuing CA certificates, PEM.
@@ -73,5 +83,20 @@ mod tests {
     #[test]
     fn missing_required_fields_are_errors() {
         assert!(serde_json::from_str::<EnrollRequest>(r#"{"token":"t"}"#).is_err());
+    }
+
+    #[test]
+    fn renew_request_round_trips_and_refuses_extra_fields() {
+        let request = RenewRequest {
+            csr_pem: "-----BEGIN CERTIFICATE REQUEST-----".into(),
+        };
+        let json = serde_json::to_string(&request).unwrap();
+        assert_eq!(
+            serde_json::from_str::<RenewRequest>(&json).unwrap(),
+            request
+        );
+        // A token here would be a client confused about which endpoint it calls.
+        assert!(serde_json::from_str::<RenewRequest>(r#"{"csr_pem":"x","token":"t"}"#).is_err());
+        assert!(serde_json::from_str::<RenewRequest>("{}").is_err());
     }
 }

@@ -1,5 +1,6 @@
 //! `POST /enroll`: a device with an enrollment token and a CSR gets its certificate and
-//! its place in the manifest tree.
+//! its place in the manifest tree. `POST /enroll/renew`: a device that presents its
+//! current certificate gets a new one for a new key, and the old one is revoked.
 //!
 //! Order matters: the CSR, the name and the serial are checked first (cheap, bounded), the
 //! token is consumed atomically only then — so a malformed request does not burn a
@@ -14,9 +15,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use http::StatusCode;
 use serde_json::{Map, Value};
-use tessera_ca::{Ca, ComputerName, DeviceCsr};
+use tessera_ca::{Ca, ComputerName, DeviceCsr, RevocationReason, Serial};
 use tessera_manifest::{Manifest, Repo, RepoKind, ResourceName};
-use tessera_protocol::enroll::{EnrollRequest, EnrollResponse};
+use tessera_protocol::enroll::{EnrollRequest, EnrollResponse, RenewRequest};
 use tessera_store::{CertificateRecord, NewDevice, Store};
 
 use crate::admin::{Failure, JsonBody};
@@ -39,6 +40,7 @@ pub fn routes<S: Store + 'static>() -> Router<Arc<App<S>>> {
     Router::new()
         .route("/enroll", post(enroll::<S>))
         .route("/enroll/join", post(join::<S>))
+        .route("/enroll/renew", post(renew::<S>))
 }
 
 /// `POST /enroll/join` body: a device joins or leaves a group manifest.
@@ -312,7 +314,18 @@ async fn enroll_inner<S: Store + 'static>(
                 )
             })?;
     }
-    let groups = repo
+    tracing::info!(hostname = %name, serial, certificate = %issued.serial.to_hex(), "device enrolled");
+    Ok(answer(enrollment, &issued, manifest_name))
+}
+
+/// The enrollment answer for a certificate just issued.
+fn answer(
+    enrollment: &Enrollment,
+    issued: &tessera_ca::IssuedCertificate,
+    manifest: String,
+) -> EnrollResponse {
+    let groups = enrollment
+        .repo
         .list(RepoKind::Manifests)
         .map(|names| {
             names
@@ -322,11 +335,135 @@ async fn enroll_inner<S: Store + 'static>(
                 .collect()
         })
         .unwrap_or_default();
-    tracing::info!(hostname = %name, serial, certificate = %issued.serial.to_hex(), "device enrolled");
-    Ok(EnrollResponse {
+    EnrollResponse {
         certificate_chain_pem: format!("{}{}", issued.certificate_pem, enrollment.ca.chain_pem()),
         ca_pem: crate::datadir::DataDir::ca_certificate_pem(&enrollment.ca),
-        manifest: manifest_name,
+        manifest,
         groups,
-    })
+    }
+}
+
+/// A device renews with the certificate it presents (the TLS verifier has checked chain,
+/// validity and CRL already): a new certificate for the key in the CSR, for the same
+/// computer name, recorded for the same device. The previous certificate is revoked
+/// (`superseded`) only once the new one is stored, so that a failure on the way never
+/// leaves the device without a valid certificate.
+async fn renew<S: Store + 'static>(
+    State(app): State<Arc<App<S>>>,
+    certificate: Option<axum::Extension<crate::tls::ClientCertificate>>,
+    JsonBody(request): JsonBody<RenewRequest>,
+) -> Result<axum::Json<EnrollResponse>, Failure> {
+    let certificate = certificate
+        .and_then(|axum::Extension(crate::tls::ClientCertificate(c))| c)
+        .ok_or_else(|| {
+            Failure::new(
+                StatusCode::UNAUTHORIZED,
+                "certificate_required",
+                "renewal needs the device's current certificate, presented over HTTPS",
+            )
+        })?;
+    let Some(enrollment) = app.enrollment.as_ref() else {
+        return Err(Failure::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "enrollment_disabled",
+            "this server has no CA",
+        ));
+    };
+    let not_enrolled = || {
+        Failure::new(
+            StatusCode::FORBIDDEN,
+            "not_enrolled",
+            "this certificate was not issued to an enrolled device, or it is revoked; \
+             enroll the device again",
+        )
+    };
+    let old_serial = crate::identity::serial_hex(&certificate).ok_or_else(not_enrolled)?;
+    let old = app
+        .store
+        .certificate(&old_serial)
+        .await?
+        .filter(|record| record.revoked.is_none())
+        .ok_or_else(not_enrolled)?;
+    let device_key = old.device.ok_or_else(not_enrolled)?;
+    let device = app
+        .store
+        .device(device_key)
+        .await?
+        .ok_or_else(not_enrolled)?;
+    let name = ComputerName::new(&old.computer_name).map_err(|e| {
+        tracing::error!(serial = %old_serial, error = %e, "a recorded certificate has an invalid name");
+        Failure::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+    })?;
+    let csr = DeviceCsr::parse(request.csr_pem.as_bytes())
+        .map_err(|e| Failure::new(StatusCode::BAD_REQUEST, "invalid_csr", e.to_string()))?;
+    csr.check_names(&name).map_err(|e| {
+        Failure::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "name_mismatch",
+            format!("{e}; a renewal keeps the name of the current certificate"),
+        )
+    })?;
+    let previous = Serial::from_hex(&old_serial).map_err(|_| not_enrolled())?;
+
+    let issued = {
+        let app = Arc::clone(&app);
+        tokio::task::spawn_blocking(move || {
+            app.enrollment.as_ref().map(|e| e.ca.renew(&previous, &csr))
+        })
+        .await
+        .map_err(|_| {
+            Failure::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "issuing failed",
+            )
+        })?
+    };
+    let issued = match issued {
+        Some(Ok(issued)) => issued,
+        Some(Err(error @ tessera_ca::CaError::NotRenewable { .. })) => {
+            return Err(Failure::new(
+                StatusCode::FORBIDDEN,
+                "not_renewable",
+                error.to_string(),
+            ));
+        }
+        Some(Err(error)) => {
+            tracing::error!(%error, "renewing a device certificate failed");
+            return Err(Failure::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "issue_failed",
+                error.to_string(),
+            ));
+        }
+        None => {
+            return Err(Failure::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "enrollment_disabled",
+                "no CA",
+            ));
+        }
+    };
+    let new_serial = issued.serial.to_hex();
+    app.store
+        .record_certificate(&CertificateRecord {
+            serial: new_serial.clone(),
+            device: Some(device_key),
+            computer_name: name.to_string(),
+            not_before: issued.not_before,
+            not_after: issued.not_after,
+            certificate_pem: issued.certificate_pem.clone(),
+            revoked: None,
+        })
+        .await?;
+    // The device gets its new certificate even if revoking the old one fails: the old one
+    // then stays valid until it expires, as it would have without renewal, and the error
+    // is in the log for an admin (who can revoke it by hand).
+    if let Err(error) =
+        crate::revoke::revoke_certificate(&app, &old_serial, RevocationReason::Superseded).await
+    {
+        tracing::error!(%error, serial = %old_serial, "revoking a renewed certificate failed");
+    }
+    tracing::info!(hostname = %name, previous = %old_serial, certificate = %new_serial, "device certificate renewed");
+    Ok(axum::Json(answer(enrollment, &issued, device.manifest)))
 }

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 use rustls_pki_types::CertificateRevocationListDer;
 use tessera_ca::{CaHome, PublishedCrls, RevocationReason, Serial};
-use tessera_store::{DeviceKey, Revocation, Store};
+use tessera_store::{CertificateRecord, DeviceKey, Revocation, Store};
 
 use crate::app::App;
 use crate::tls::{TlsConfig, TlsMaterial};
@@ -67,12 +67,45 @@ pub async fn revoke_device<S: Store>(
     device: DeviceKey,
     reason: RevocationReason,
 ) -> Result<Vec<String>, RevokeError> {
-    let enrollment = app.enrollment.as_ref().ok_or(RevokeError::NoCa)?;
+    if app.enrollment.is_none() {
+        return Err(RevokeError::NoCa);
+    }
     if app.store.device(device).await?.is_none() {
         return Err(RevokeError::UnknownDevice(device.0));
     }
+    let certificates = app.store.certificates_for(device).await?;
+    let revoked = revoke_records(app, certificates, reason).await?;
+    if !revoked.is_empty() {
+        tracing::info!(device = device.0, serials = ?revoked, %reason, "device certificates revoked");
+    }
+    Ok(revoked)
+}
+
+/// Revokes the one certificate `serial` (lowercase hex, as the store keys it) and applies
+/// the new CRL, exactly as [`revoke_device`] does for each of a device's certificates.
+/// Returns whether anything was revoked (`false` when it is unknown or revoked already).
+pub async fn revoke_certificate<S: Store>(
+    app: &App<S>,
+    serial: &str,
+    reason: RevocationReason,
+) -> Result<bool, RevokeError> {
+    if app.enrollment.is_none() {
+        return Err(RevokeError::NoCa);
+    }
+    let certificates = app.store.certificate(serial).await?.into_iter().collect();
+    Ok(!revoke_records(app, certificates, reason).await?.is_empty())
+}
+
+/// Revokes the unrevoked ones of `certificates` in the CA's ledger and the store, then
+/// signs and applies fresh CRLs once (not per certificate).
+async fn revoke_records<S: Store>(
+    app: &App<S>,
+    certificates: Vec<CertificateRecord>,
+    reason: RevocationReason,
+) -> Result<Vec<String>, RevokeError> {
+    let enrollment = app.enrollment.as_ref().ok_or(RevokeError::NoCa)?;
     let mut revoked = Vec::new();
-    for certificate in app.store.certificates_for(device).await? {
+    for certificate in certificates {
         if certificate.revoked.is_some() {
             continue;
         }
@@ -106,7 +139,6 @@ pub async fn revoke_device<S: Store>(
         } else {
             app.publish_crl(crls.issuing.der().to_vec());
         }
-        tracing::info!(device = device.0, serials = ?revoked, %reason, "device certificates revoked");
     }
     Ok(revoked)
 }
