@@ -5,11 +5,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use tessera_cli::{LogArgs, finish, not_yet_available};
+use tessera_cli::{LogArgs, finish};
 
 mod cmd_ca;
 mod cmd_cert;
 mod cmd_demo;
+mod cmd_device;
+mod cmd_group;
 mod cmd_manifest;
 mod cmd_package;
 mod cmd_serve;
@@ -35,14 +37,6 @@ struct Cli {
     command: Command,
 }
 
-/// Arguments of a subcommand that has not landed yet; accepted so that `--help` shows the
-/// command, refused with a clear error when run.
-#[derive(clap::Args, Debug)]
-struct Pending {
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-    args: Vec<String>,
-}
-
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the server (initialises an empty data directory first).
@@ -58,9 +52,9 @@ enum Command {
     /// Rebuild the Munki catalogs from pkgsinfo.
     Makecatalogs(cmd_manifest::MakecatalogsArgs),
     /// List, show and revoke devices.
-    Device(Pending),
-    /// Manage group manifests.
-    Group(Pending),
+    Device(cmd_device::DeviceArgs),
+    /// List, create, show and edit group manifests.
+    Group(cmd_group::GroupArgs),
     /// Manage enrollment tokens.
     Token(cmd_token::TokenArgs),
     /// Run a complete local demonstration on loopback: server, package, enrolled agent,
@@ -89,8 +83,8 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Package(args) => cmd_package::run(&cli.data, args),
         Command::Manifest(args) => cmd_manifest::run(args, &cli.data),
         Command::Makecatalogs(args) => cmd_manifest::run_makecatalogs(args, &cli.data),
-        Command::Device(_) => Err(not_yet_available("device", 9)),
-        Command::Group(_) => Err(not_yet_available("group", 9)),
+        Command::Device(args) => cmd_device::run(&cli.data, args),
+        Command::Group(args) => cmd_group::run(&cli.data, args),
         Command::Token(args) => cmd_token::run(&cli.data, args),
         Command::Demo(args) => cmd_demo::run(args),
     }
