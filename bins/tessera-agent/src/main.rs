@@ -11,6 +11,7 @@ mod cmd_config;
 mod cmd_doctor;
 mod cmd_enroll;
 mod cmd_install;
+mod cmd_renew;
 mod cmd_run;
 mod cmd_schedule;
 mod cmd_status;
@@ -38,6 +39,8 @@ struct Cli {
 enum Command {
     /// Enroll this device with a server and store its identity.
     Enroll(cmd_enroll::EnrollArgs),
+    /// Renew the device certificate now, with the current one.
+    Renew(cmd_renew::RenewArgs),
     /// Check in, download and install (service mode; `--once` for one pass).
     Run(cmd_run::RunArgs),
     /// Show enrollment, server and package states.
@@ -64,6 +67,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     tracing::debug!(config = %cli.config.display(), "configuration file");
     match &cli.command {
         Command::Enroll(args) => cmd_enroll::run(&cli.config, args),
+        Command::Renew(args) => cmd_renew::run(&cli.config, args),
         Command::Run(args) => cmd_run::execute(&cli.config, args),
         Command::Status(args) => cmd_status::run(&cli.config, args),
         Command::Doctor(args) => cmd_doctor::run(&cli.config, args),

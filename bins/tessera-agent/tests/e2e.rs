@@ -401,3 +401,93 @@ fn doctor_checks_the_stored_identity_and_sees_a_revocation() {
         "the server refuses a revoked certificate:\n{text}"
     );
 }
+
+/// The certificates the server's CA issued to the one enrolled device, with their
+/// revocations (`ca list --json`, the CA's ledger, which the store mirrors).
+fn certificates(server: &Server) -> Vec<serde_json::Value> {
+    let (status, devices) = server.api("GET", "/api/v1/devices", None);
+    assert_eq!(status, 200, "{devices}");
+    let name = devices[0]["computer_name"].clone();
+    let listed: serde_json::Value =
+        serde_json::from_str(&server.cli(&["ca", "list", "--json"])).unwrap();
+    listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["computer_name"] == name)
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn renewal_by_command_and_at_check_in_replaces_the_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), 1);
+    let agent = Agent::new(dir.path(), &server);
+    agent.enroll(&server);
+    agent.run(&["run", "--once"]);
+    let first = certificates(&server);
+    assert_eq!(first.len(), 1, "{first:?}");
+
+    // `renew` by hand.
+    let output = agent.run(&["renew", "--json"]);
+    let renewed: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(renewed["manifest"], "computers/E2E-SERIAL-1");
+    assert_eq!(renewed["hostname"], first[0]["computer_name"]);
+    let listed = certificates(&server);
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    let old = listed
+        .iter()
+        .find(|c| c["serial"] == first[0]["serial"])
+        .unwrap();
+    assert_eq!(old["revoked"]["reason"], "superseded", "{listed:?}");
+    let new = listed
+        .iter()
+        .find(|c| c["serial"] != first[0]["serial"])
+        .unwrap();
+    assert!(new["revoked"].is_null(), "{listed:?}");
+
+    // The new certificate works (the old one is refused by TLS now): a check-in, and
+    // doctor is all green, its server check included.
+    agent.run(&["run", "--once"]);
+    let doctor = agent.command(&["doctor"]).output().unwrap();
+    let text = String::from_utf8_lossy(&doctor.stdout);
+    assert!(
+        doctor.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&doctor.stderr)
+    );
+    for line in ["ok   certificate policy", "ok   CRL", "ok   server"] {
+        assert!(text.contains(line), "missing {line:?} in:\n{text}");
+    }
+    assert_eq!(
+        certificates(&server).len(),
+        2,
+        "not due: no renewal at check-in"
+    );
+
+    // With a renewal window longer than the lifetime, the next check-in renews by itself.
+    let config = std::fs::read_to_string(&agent.config).unwrap();
+    std::fs::write(&agent.config, format!("renew_days = 100000\n{config}")).unwrap();
+    let output = agent.run(&["run", "--once"]);
+    let log = String::from_utf8_lossy(&output.stderr);
+    assert!(log.contains("renewed"), "{log}");
+    let listed = certificates(&server);
+    assert_eq!(listed.len(), 3, "{listed:?}");
+    assert_eq!(
+        listed.iter().filter(|c| c["revoked"].is_null()).count(),
+        1,
+        "{listed:?}"
+    );
+    // And the agent presents the newest one afterwards.
+    std::fs::write(&agent.config, config).unwrap();
+    agent.run(&["run", "--once"]);
+    assert!(
+        agent
+            .command(&["doctor"])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+}

@@ -7,7 +7,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, RANGE};
 use tessera_protocol::body;
-use tessera_protocol::enroll::{ApiError, EnrollRequest, EnrollResponse};
+use tessera_protocol::enroll::{ApiError, EnrollRequest, EnrollResponse, RenewRequest};
 
 use crate::error::{AgentError, Result};
 
@@ -113,9 +113,27 @@ impl ServerClient {
 
     /// `POST /enroll` on the first server that answers.
     pub async fn enroll(&mut self, request: &EnrollRequest) -> Result<EnrollResponse> {
+        self.post_enrollment("/enroll", "enrollment", request).await
+    }
+
+    /// `POST /enroll/renew` on the first server that answers; the device is identified by
+    /// the certificate this client presents.
+    pub async fn renew(&mut self, request: &RenewRequest) -> Result<EnrollResponse> {
+        self.post_enrollment("/enroll/renew", "renewal", request)
+            .await
+    }
+
+    /// POSTs `request` as JSON to `path` on each server in turn until one answers; a
+    /// server's `{code, message}` refusal is final.
+    async fn post_enrollment(
+        &mut self,
+        path: &str,
+        what: &str,
+        request: &impl serde::Serialize,
+    ) -> Result<EnrollResponse> {
         let mut failures = Vec::new();
         for index in 0..self.servers.len() {
-            let url = format!("{}/enroll", self.servers[index]);
+            let url = format!("{}{path}", self.servers[index]);
             let body = serde_json::to_vec(request).unwrap_or_default();
             let response = match self
                 .http
@@ -138,7 +156,7 @@ impl ServerClient {
             if status.is_success() {
                 self.preferred = index;
                 return serde_json::from_slice(&bytes).map_err(|e| {
-                    AgentError::Server(format!("{url}: unreadable enrollment answer: {e}"))
+                    AgentError::Server(format!("{url}: unreadable {what} answer: {e}"))
                 });
             }
             if let Ok(error) = serde_json::from_slice::<ApiError>(&bytes) {
@@ -150,7 +168,7 @@ impl ServerClient {
             failures.push(format!("{url}: HTTP {status}"));
         }
         Err(AgentError::Server(format!(
-            "enrollment failed on every server: {}",
+            "{what} failed on every server: {}",
             failures.join("; ")
         )))
     }

@@ -75,7 +75,8 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<RunSummary> {
     let data = DataDir::open(&config.data_dir)?;
-    let (state, tls) = if options.ocs_compat || config.ocs_compat {
+    let legacy = options.ocs_compat || config.ocs_compat;
+    let (state, tls) = if legacy {
         legacy_identity(config, &data)?
     } else {
         let state = data.agent_state()?.ok_or(AgentError::NotEnrolled)?;
@@ -101,6 +102,7 @@ pub async fn run(
         next_check_in: 0,
         failures: 0,
         summary: RunSummary::default(),
+        renews: !legacy,
     };
     agent.recover(progress).await?;
     tokio::pin!(shutdown);
@@ -176,6 +178,9 @@ struct Agent<'a> {
     /// that zero latencies and an unreachable server never make a busy loop.
     failures: u32,
     summary: RunSummary,
+    /// Whether the device certificate is renewed when due (not in legacy mode, which has
+    /// none).
+    renews: bool,
 }
 
 impl Agent<'_> {
@@ -313,8 +318,36 @@ impl Agent<'_> {
         self.data.save_agent_state(&self.state)?;
         if result.is_ok() {
             self.summary.check_ins += 1;
+            if self.renews {
+                // Never fatal: the current certificate still works, and the next
+                // check-in tries again.
+                if let Err(error) = self.renew_if_due().await {
+                    tracing::warn!(%error, "renewing the device certificate failed; retrying at the next check-in");
+                }
+            }
         }
         result
+    }
+
+    /// Renews the device certificate when it expires within `renew_days`, and from then on
+    /// presents the new one.
+    async fn renew_if_due(&mut self) -> Result<()> {
+        let keystore = identity::open_keystore(self.config)?;
+        let current = keystore.identity()?.ok_or(AgentError::NotEnrolled)?;
+        let now = time::OffsetDateTime::now_utc();
+        let Some(expires) = crate::enroll::renewal_due(&current.leaf, self.config.renew_days, now)?
+        else {
+            return Ok(());
+        };
+        tracing::info!(%expires, renew_days = self.config.renew_days, "the device certificate is due for renewal");
+        let renewed = crate::enroll::renew_with(self.config, &*keystore, &mut self.state).await?;
+        self.data.save_agent_state(&self.state)?;
+        self.client = ServerClient::new(
+            self.config.servers.clone(),
+            identity::device_tls(&*keystore)?,
+        )?;
+        tracing::info!(certificate = %renewed.certificate_sha256, "now presenting the renewed certificate");
+        Ok(())
     }
 
     async fn exchange(&mut self, progress: &mut dyn Progress) -> Result<()> {

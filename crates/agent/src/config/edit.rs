@@ -100,6 +100,12 @@ pub const KEYS: &[KeyInfo] = &[
         "CA certificates (PEM) trusted for the servers instead of those stored at enrollment; what ocs_compat uses",
     ),
     key(
+        "renew_days",
+        KeyKind::Integer,
+        Some("30"),
+        "renew the device certificate at a check-in when it expires within this many days",
+    ),
+    key(
         "keystore.kind",
         KeyKind::Text,
         Some(if cfg!(target_os = "macos") {

@@ -44,6 +44,13 @@ pub struct AgentConfig {
     /// enrollment (needed with `ocs_compat`, where there is no enrollment).
     #[serde(default)]
     pub ca_file: Option<PathBuf>,
+    /// Renew the device certificate at a check-in when it expires within this many days.
+    #[serde(default = "default_renew_days")]
+    pub renew_days: u32,
+}
+
+fn default_renew_days() -> u32 {
+    30
 }
 
 fn default_data_dir() -> PathBuf {
@@ -156,6 +163,7 @@ impl AgentConfig {
             device: DeviceOverrides::default(),
             ocs_compat: false,
             ca_file: None,
+            renew_days: default_renew_days(),
         }
     }
 
