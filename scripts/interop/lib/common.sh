@@ -41,6 +41,28 @@ group_alive() {
   return 1
 }
 
+# Pids of processes other than the server whose command line names the scratch directory
+# (an agent's detached download process, an action it started).
+strays() {
+  local cmdline dir pid
+  for dir in /proc/[0-9]*; do
+    pid=${dir#/proc/}
+    [[ $pid == "${server_pid:-}" || $pid == "$$" ]] && continue
+    { cmdline=$(tr '\0' ' ' <"$dir/cmdline"); } 2>/dev/null || continue
+    [[ $cmdline == *"$work"* ]] && echo "$pid"
+  done
+  return 0
+}
+
+strays_alive() {
+  [[ -n $(strays) ]]
+}
+
+kill_strays() {
+  local pid
+  for pid in $(strays); do kill -TERM "$pid" 2>/dev/null || true; done
+}
+
 # Every process this script started goes, whatever happens: the server, and each agent run's
 # process group (an agent may leave a child behind: OCS's download process, an action).
 cleanup() {
@@ -48,6 +70,7 @@ cleanup() {
   for group in "${agent_groups[@]}"; do
     if group_alive "$group"; then kill -TERM -- "-$group" 2>/dev/null || true; fi
   done
+  kill_strays
   if [[ -n $server_pid ]] && kill -0 "$server_pid" 2>/dev/null; then
     kill -TERM "$server_pid" 2>/dev/null || true
     local deadline=$((SECONDS + 15))
@@ -206,10 +229,14 @@ run_bounded() {
   pid=$!
   agent_groups+=("$pid")
   local deadline=$((SECONDS + 120))
-  while group_alive "$pid"; do
+  # The group, and then any process still working in this scratch directory: OCS's download
+  # process can outlive its group (seen in CI: the scenario was checked while the download
+  # process was still running the package's action).
+  while group_alive "$pid" || strays_alive; do
     if ((SECONDS >= deadline)); then
       say "the agent or a process it started was still running after 120 s; stopping them"
       kill -TERM -- "-$pid" 2>/dev/null || true
+      kill_strays
       wait "$pid" 2>/dev/null || true
       return 1
     fi
