@@ -59,21 +59,8 @@ enum DeviceCommand {
 }
 
 pub(crate) fn run(data: &Path, args: &DeviceArgs) -> anyhow::Result<ExitCode> {
-    let database = DataDir::new(data).database();
-    if !database.exists() {
-        anyhow::bail!(
-            "no database at {}: run `tessera-server --data {} serve` once to initialise the data directory",
-            database.display(),
-            data.display()
-        );
-    }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let (runtime, store) = crate::local_store::open(data)?;
     runtime.block_on(async {
-        let store = SqliteStore::open(&database)
-            .await
-            .with_context(|| format!("opening {}", database.display()))?;
         match &args.command {
             DeviceCommand::List { json } => list(&store, *json).await,
             DeviceCommand::Show { key, json } => show(&store, *key, *json).await,

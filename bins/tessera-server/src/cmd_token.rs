@@ -4,11 +4,9 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::Context as _;
 use clap::{Args, Subcommand};
-use tessera_server::datadir::DataDir;
 use tessera_server::secret;
-use tessera_store::{NewToken, SqliteStore, Store};
+use tessera_store::{NewToken, Store};
 use time::OffsetDateTime;
 
 /// `token` arguments.
@@ -49,21 +47,8 @@ enum TokenCommand {
 }
 
 pub(crate) fn run(data: &Path, args: &TokenArgs) -> anyhow::Result<ExitCode> {
-    let database = DataDir::new(data).database();
-    if !database.exists() {
-        anyhow::bail!(
-            "no database at {}: run `tessera-server --data {} serve` once to initialise the data directory",
-            database.display(),
-            data.display()
-        );
-    }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let (runtime, store) = crate::local_store::open(data)?;
     runtime.block_on(async {
-        let store = SqliteStore::open(&database)
-            .await
-            .with_context(|| format!("opening {}", database.display()))?;
         let now = OffsetDateTime::now_utc();
         match &args.command {
             TokenCommand::Create {

@@ -16,6 +16,7 @@ mod cmd_manifest;
 mod cmd_package;
 mod cmd_serve;
 mod cmd_token;
+mod local_store;
 
 /// The Tessera server: device enrollment and PKI, Munki manifests and repository, and OCS
 /// Inventory NG compatible package delivery.

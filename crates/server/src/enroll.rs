@@ -61,6 +61,31 @@ pub struct JoinResponse {
     pub included_manifests: Vec<String>,
 }
 
+/// The device certificate the TLS layer verified, or 401 saying what it is needed for.
+fn presented(
+    certificate: Option<axum::Extension<crate::tls::ClientCertificate>>,
+    needed_for: &str,
+) -> Result<Arc<rustls_pki_types::CertificateDer<'static>>, Failure> {
+    certificate
+        .and_then(|axum::Extension(crate::tls::ClientCertificate(c))| c)
+        .ok_or_else(|| {
+            Failure::new(
+                StatusCode::UNAUTHORIZED,
+                "certificate_required",
+                format!("{needed_for} needs the device certificate, presented over HTTPS"),
+            )
+        })
+}
+
+/// 503 when this server runs without a CA.
+fn no_ca() -> Failure {
+    Failure::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "enrollment_disabled",
+        "this server has no CA",
+    )
+}
+
 /// A device (identified by its certificate) adds or removes a `groups/…` manifest in its
 /// own computer manifest's `included_manifests`. Only existing manifests under `groups/`
 /// can be joined, and only the device's own manifest changes.
@@ -69,22 +94,8 @@ async fn join<S: Store>(
     certificate: Option<axum::Extension<crate::tls::ClientCertificate>>,
     JsonBody(request): JsonBody<JoinRequest>,
 ) -> Result<axum::Json<JoinResponse>, Failure> {
-    let certificate = certificate
-        .and_then(|axum::Extension(crate::tls::ClientCertificate(c))| c)
-        .ok_or_else(|| {
-            Failure::new(
-                StatusCode::UNAUTHORIZED,
-                "certificate_required",
-                "joining a group needs the device certificate",
-            )
-        })?;
-    let Some(enrollment) = app.enrollment.as_ref() else {
-        return Err(Failure::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "enrollment_disabled",
-            "this server has no CA",
-        ));
-    };
+    let certificate = presented(certificate, "joining a group")?;
+    let enrollment = app.enrollment.as_ref().ok_or_else(no_ca)?;
     let key = crate::identity::certified_device(&app.store, &certificate)
         .await?
         .ok_or_else(|| {
@@ -163,13 +174,7 @@ async fn enroll_inner<S: Store + 'static>(
     app: &Arc<App<S>>,
     request: EnrollRequest,
 ) -> Result<EnrollResponse, Failure> {
-    let Some(enrollment) = app.enrollment.as_ref() else {
-        return Err(Failure::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "enrollment_disabled",
-            "this server has no CA",
-        ));
-    };
+    let enrollment = app.enrollment.as_ref().ok_or_else(no_ca)?;
     let facts = &request.facts;
     let name = ComputerName::new(&facts.hostname).map_err(|e| {
         Failure::new(
@@ -238,13 +243,7 @@ async fn enroll_inner<S: Store + 'static>(
                 error.to_string(),
             ));
         }
-        None => {
-            return Err(Failure::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "enrollment_disabled",
-                "no CA",
-            ));
-        }
+        None => return Err(no_ca()),
     };
 
     let mut device_facts = Map::new();
@@ -353,22 +352,8 @@ async fn renew<S: Store + 'static>(
     certificate: Option<axum::Extension<crate::tls::ClientCertificate>>,
     JsonBody(request): JsonBody<RenewRequest>,
 ) -> Result<axum::Json<EnrollResponse>, Failure> {
-    let certificate = certificate
-        .and_then(|axum::Extension(crate::tls::ClientCertificate(c))| c)
-        .ok_or_else(|| {
-            Failure::new(
-                StatusCode::UNAUTHORIZED,
-                "certificate_required",
-                "renewal needs the device's current certificate, presented over HTTPS",
-            )
-        })?;
-    let Some(enrollment) = app.enrollment.as_ref() else {
-        return Err(Failure::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "enrollment_disabled",
-            "this server has no CA",
-        ));
-    };
+    let certificate = presented(certificate, "renewal")?;
+    let enrollment = app.enrollment.as_ref().ok_or_else(no_ca)?;
     let not_enrolled = || {
         Failure::new(
             StatusCode::FORBIDDEN,
@@ -436,13 +421,7 @@ async fn renew<S: Store + 'static>(
                 error.to_string(),
             ));
         }
-        None => {
-            return Err(Failure::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "enrollment_disabled",
-                "no CA",
-            ));
-        }
+        None => return Err(no_ca()),
     };
     let new_serial = issued.serial.to_hex();
     app.store
