@@ -3,6 +3,7 @@
 
 mod support;
 
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -257,8 +258,41 @@ fn kill_9_at_20_random_points_still_delivers_exactly_once() {
         | 1;
     eprintln!("kill points seeded with {seed}");
     let delays = noise(20, seed);
+    let requests = || -> Vec<u32> {
+        server
+            .fragment_requests()
+            .into_iter()
+            .filter(|(p, _)| *p == package)
+            .map(|(_, n)| n)
+            .collect()
+    };
+    // Fragments the agent's journal holds as verified (renamed into place after SHA-256).
+    let verified_on_disk = || -> BTreeSet<u32> {
+        std::fs::read_dir(agent.data.join("packages").join(package.to_string()))
+            .map(|entries| {
+                entries
+                    .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    // After each run: no fragment the journal held as verified when the run started was
+    // requested from the server during it.
+    let mut verified_before = BTreeSet::new();
+    let mut seen = 0;
+    let mut check_run = |run: usize| {
+        let all = requests();
+        for n in &all[seen..] {
+            assert!(
+                !verified_before.contains(n),
+                "run {run} fetched fragment {n} again although it was verified on disk: {all:?}"
+            );
+        }
+        seen = all.len();
+        verified_before = verified_on_disk();
+    };
     let mut kills = 0;
-    for delay in delays {
+    for (run, delay) in delays.into_iter().enumerate() {
         let mut child = agent
             .command(&["run", "--once"])
             .stdout(Stdio::null())
@@ -272,22 +306,18 @@ fn kill_9_at_20_random_points_still_delivers_exactly_once() {
         }
         let _ = child.kill();
         let _ = child.wait();
+        check_run(run);
     }
     eprintln!("{kills} of 20 runs were killed mid-way");
     // Then let it finish.
     agent.run(&["run", "--once"]);
+    check_run(20);
     // A killed action's supervisor may still be finishing: it runs once either way.
     assert_eq!(server.codes(package), json!({"SUCCESS": 1}));
     assert_eq!(lines(&ran), 1, "the action ran exactly once");
 
-    // Each kill can interrupt at most the one fragment in flight; a verified fragment is
-    // never fetched again.
-    let requests: Vec<u32> = server
-        .fragment_requests()
-        .into_iter()
-        .filter(|(p, _)| *p == package)
-        .map(|(_, n)| n)
-        .collect();
+    // Every fragment was fetched, and each kill cost at most the one fragment in flight.
+    let requests = requests();
     for n in 1..=fragments {
         assert!(
             requests.contains(&n),
