@@ -1,9 +1,9 @@
 //! A catalog indexed for lookup the way Munki's `make_catalog_db` and `get_item_detail` do.
 
 use std::cmp::Ordering;
-use std::collections::HashMap;
 
 use crate::facts::{FactValue, Facts, names};
+use crate::fast_hash::FastMap;
 use crate::model::{Catalog, PkgInfo};
 use crate::predicate::Bindings;
 use crate::version::{compare_versions, trim_version};
@@ -13,16 +13,19 @@ use crate::version::{compare_versions, trim_version};
 pub struct CatalogIndex {
     items: Vec<PkgInfo>,
     /// name -> (trimmed version, item indexes in catalog order), sorted by version descending.
-    by_name: HashMap<String, Vec<(String, Vec<usize>)>>,
+    by_name: FastMap<String, Vec<(String, Vec<usize>)>>,
     /// name -> indexes of items whose `update_for` names it.
-    updates_for: HashMap<String, Vec<usize>>,
+    updates_for: FastMap<String, Vec<usize>>,
+    /// Indexes of `autoremove` items in catalog order: resolution asks for them on every
+    /// device, and scanning every item each time cost more than the rest of `finish`.
+    autoremove: Vec<usize>,
 }
 
 impl CatalogIndex {
     /// Indexes a catalog.
     pub fn new(catalog: Catalog) -> Self {
-        let mut by_name: HashMap<String, Vec<(String, Vec<usize>)>> = HashMap::new();
-        let mut updates_for: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut by_name: FastMap<String, Vec<(String, Vec<usize>)>> = FastMap::default();
+        let mut updates_for: FastMap<String, Vec<usize>> = FastMap::default();
         for (index, item) in catalog.items.iter().enumerate() {
             let versions = by_name.entry(item.name.clone()).or_default();
             let trimmed = trim_version(&item.version);
@@ -39,16 +42,29 @@ impl CatalogIndex {
         for versions in by_name.values_mut() {
             versions.sort_by(|a, b| compare_versions(&b.0, &a.0));
         }
+        let autoremove = catalog
+            .items
+            .iter()
+            .enumerate()
+            .filter(|(_, item)| item.autoremove)
+            .map(|(index, _)| index)
+            .collect();
         Self {
             items: catalog.items,
             by_name,
             updates_for,
+            autoremove,
         }
     }
 
     /// All items, in catalog order.
     pub fn items(&self) -> &[PkgInfo] {
         &self.items
+    }
+
+    /// Items with `autoremove` set, in catalog order.
+    pub fn autoremove_items(&self) -> impl Iterator<Item = &PkgInfo> {
+        self.autoremove.iter().filter_map(|&i| self.items.get(i))
     }
 
     /// Items named `name`, pinned to `version` (trimmed) if given, else highest version first.

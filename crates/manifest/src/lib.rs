@@ -46,6 +46,7 @@
 pub mod catalog_index;
 pub mod error;
 pub mod facts;
+mod fast_hash;
 pub mod makecatalogs;
 pub mod model;
 mod plist_io;

@@ -5,7 +5,7 @@
 //! Resolution does no I/O itself: manifests and catalogs come from a [`RepoSource`], so a
 //! server can keep parsed manifests and indexed catalogs in memory.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fmt;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -15,8 +15,9 @@ use serde::Serialize;
 use crate::catalog_index::{CatalogIndex, find_item};
 use crate::error::{Error, Result};
 use crate::facts::{FactValue, Facts};
+use crate::fast_hash::{FastMap, FastSet};
 use crate::model::{Manifest, Section};
-use crate::predicate::Bindings;
+use crate::predicate::{Bindings, Predicate};
 use crate::version::{manifest_item_basename, split_name_and_version};
 
 /// How deeply included manifests may nest.
@@ -272,14 +273,15 @@ impl Resolved {
     }
 }
 
-type LoadedCatalogs = Rc<[(String, Arc<CatalogIndex>)]>;
+/// The effective catalogs of one manifest level, shared by every entry collected under it
+/// (one pointer per entry keeps entries small and their clones cheap).
+type Level = Rc<LevelData>;
 
-/// The effective catalogs of one manifest level.
-#[derive(Clone)]
-struct Level {
-    names: Rc<[String]>,
-    loaded: LoadedCatalogs,
-    fact: Rc<FactValue>,
+struct LevelData {
+    names: Vec<String>,
+    loaded: Vec<(String, Arc<CatalogIndex>)>,
+    /// `names` as the `catalogs` fact that manifest conditions see.
+    fact: FactValue,
 }
 
 struct Entry {
@@ -291,14 +293,18 @@ struct Entry {
 struct Resolver<'a> {
     source: &'a dyn RepoSource,
     facts: &'a Facts,
-    catalog_cache: HashMap<String, Option<Arc<CatalogIndex>>>,
+    catalog_cache: FastMap<String, Option<Arc<CatalogIndex>>>,
     entries: [Vec<Entry>; 6],
     out: Resolved,
-    seen_manifests: HashSet<String>,
-    installed: HashSet<String>,
+    seen_manifests: FastSet<String>,
+    installed: FastSet<String>,
     /// Items whose requirements are being installed (a short stack; guards `requires` cycles).
     in_progress: Vec<String>,
-    removed: HashSet<String>,
+    removed: FastSet<String>,
+    /// Results of conditions already evaluated for this device, by condition text, with the
+    /// effective catalogs they saw. A condition depends only on the facts and `catalogs`, and
+    /// group and department manifests often repeat the same conditions.
+    condition_results: FastMap<String, Vec<(Level, bool)>>,
 }
 
 /// Resolves `primary` for a device with `facts`.
@@ -314,23 +320,26 @@ pub fn resolve(source: &dyn RepoSource, primary: &str, facts: &Facts) -> Result<
     let mut resolver = Resolver {
         source,
         facts,
-        catalog_cache: HashMap::new(),
-        entries: Default::default(),
+        catalog_cache: FastMap::default(),
+        // Room for a typical tree's entries at once: growing them by doubling cost more
+        // (reallocations of large blocks) than the entries themselves.
+        entries: std::array::from_fn(|_| Vec::with_capacity(16)),
         out: Resolved {
             primary: primary.to_owned(),
             manifests: vec![primary.to_owned()],
             ..Resolved::default()
         },
-        seen_manifests: HashSet::from([primary.to_owned()]),
-        installed: HashSet::new(),
+        seen_manifests: FastSet::from_iter([primary.to_owned()]),
+        installed: FastSet::default(),
         in_progress: Vec::new(),
-        removed: HashSet::new(),
+        removed: FastSet::default(),
+        condition_results: FastMap::default(),
     };
-    let root = Level {
-        names: Rc::from(Vec::new()),
-        loaded: Rc::from(Vec::new()),
-        fact: Rc::new(FactValue::Array(Vec::new())),
-    };
+    let root = Rc::new(LevelData {
+        names: Vec::new(),
+        loaded: Vec::new(),
+        fact: FactValue::Array(Vec::new()),
+    });
     let mut chain = vec![primary.to_owned()];
     let top_level = resolver.walk(&manifest, &root, &mut chain, &mut Vec::new())?;
     resolver.finish(top_level.as_ref());
@@ -357,11 +366,30 @@ impl Resolver<'_> {
                 loaded.push((name.clone(), index));
             }
         }
-        Ok(Level {
-            names: Rc::from(names.to_vec()),
-            loaded: Rc::from(loaded),
-            fact: Rc::new(FactValue::strings(names.iter().cloned())),
-        })
+        Ok(Rc::new(LevelData {
+            names: names.to_vec(),
+            loaded,
+            fact: FactValue::strings(names.iter().cloned()),
+        }))
+    }
+
+    /// Evaluates a parsed condition against the facts and the level's catalogs, or returns
+    /// the result it had for the same text and catalogs earlier in this resolution.
+    fn condition_holds(&mut self, text: &str, predicate: &Predicate, level: &Level) -> bool {
+        let same_catalogs = |seen: &Level| Rc::ptr_eq(seen, level) || seen.names == level.names;
+        if let Some(&(_, holds)) = self
+            .condition_results
+            .get(text)
+            .and_then(|seen| seen.iter().find(|(seen, _)| same_catalogs(seen)))
+        {
+            return holds;
+        }
+        let holds = predicate.evaluate_with(&Bindings::with_catalogs(self.facts, &level.fact));
+        self.condition_results
+            .entry(text.to_owned())
+            .or_default()
+            .push((Rc::clone(level), holds));
+        holds
     }
 
     /// Collects the entries of one manifest (or conditional body) in Munki's order:
@@ -411,21 +439,20 @@ impl Resolver<'_> {
             self.walk(&child, &level, chain, conditions)?;
             chain.pop();
         }
-        let manifest_name = chain.last().cloned().unwrap_or_default();
+        // Cloned only where it is kept (warnings, provenance): most walks need it once or never.
+        let manifest_name = |chain: &[String]| chain.last().cloned().unwrap_or_default();
         for item in &manifest.conditional_items {
             let Some(condition) = &item.condition else {
                 self.out.warnings.push(Warning::MissingCondition {
-                    manifest: manifest_name.clone(),
+                    manifest: manifest_name(chain),
                 });
                 continue;
             };
             let holds = match condition.predicate() {
-                Ok(predicate) => {
-                    predicate.evaluate_with(&Bindings::with_catalogs(self.facts, &level.fact))
-                }
+                Ok(predicate) => self.condition_holds(condition.text(), predicate, &level),
                 Err(error) => {
                     self.out.warnings.push(Warning::ConditionSyntax {
-                        manifest: manifest_name.clone(),
+                        manifest: manifest_name(chain),
                         condition: condition.text().to_owned(),
                         error: error.to_string(),
                     });
@@ -444,13 +471,15 @@ impl Resolver<'_> {
         let source = SourceId(self.out.sources.len());
         if has_items {
             self.out.sources.push(Provenance {
-                manifest: manifest_name,
+                manifest: manifest_name(chain),
                 include_chain: chain.clone(),
                 conditions: conditions.clone(),
             });
         }
         for section in Section::ALL {
-            for item in manifest.section(section) {
+            let items = manifest.section(section);
+            self.entries[section as usize].reserve(items.len());
+            for item in items {
                 self.entries[section as usize].push(Entry {
                     item: item.clone(),
                     level: level.clone(),
@@ -464,6 +493,11 @@ impl Resolver<'_> {
     fn finish(&mut self, primary_level: Option<&Level>) {
         let entries = std::mem::take(&mut self.entries);
         let [installs, uninstalls, updates, optionals, featured, defaults] = entries;
+        // Entries bound the decisions (requirements aside): growing these step by step cost
+        // more reallocations than the decisions themselves.
+        self.out.managed_installs.reserve(installs.len());
+        self.installed.reserve(installs.len());
+        self.out.optional_installs.reserve(optionals.len());
         for entry in &installs {
             self.install(&entry.item, &entry.level, entry.source, &Reason::Listed, 0);
         }
@@ -473,15 +507,15 @@ impl Resolver<'_> {
         if let Some(level) = primary_level {
             self.autoremove(level);
         }
-        let mut updated = HashSet::new();
+        let mut updated = FastSet::default();
         for entry in &updates {
             self.lookup_into(entry, Section::ManagedUpdates, &mut updated);
         }
-        let mut optional = HashSet::new();
+        let mut optional = FastSet::default();
         for entry in &optionals {
             self.lookup_into(entry, Section::OptionalInstalls, &mut optional);
         }
-        let mut seen = HashSet::new();
+        let mut seen = FastSet::default();
         for entry in &featured {
             let name = manifest_item_basename(&entry.item).to_owned();
             if seen.insert(name.clone()) {
@@ -496,7 +530,7 @@ impl Resolver<'_> {
                 });
             }
         }
-        let mut seen = HashSet::new();
+        let mut seen = FastSet::default();
         for entry in &defaults {
             let name = manifest_item_basename(&entry.item).to_owned();
             if seen.insert(name.clone()) {
@@ -525,7 +559,7 @@ impl Resolver<'_> {
         self.out.warnings.push(Warning::NotFound {
             section: section.key().to_owned(),
             item: item.to_owned(),
-            catalogs: level.names.to_vec(),
+            catalogs: level.names.clone(),
             source,
         });
     }
@@ -557,19 +591,22 @@ impl Resolver<'_> {
         } else {
             found.item.requires.clone()
         };
-        self.in_progress.push(name.to_owned());
-        for requirement in &requires {
-            let why = Reason::RequiredBy(name.to_owned());
-            if !self.install(requirement, level, source, &why, depth + 1) {
-                self.in_progress.pop();
-                self.out.warnings.push(Warning::RequirementUnavailable {
-                    item: requested.to_owned(),
-                    requires: requirement.clone(),
-                });
-                return false;
+        // Only an item with requirements can be re-entered, so only it goes on the stack.
+        if !requires.is_empty() {
+            self.in_progress.push(name.to_owned());
+            for requirement in &requires {
+                let why = Reason::RequiredBy(name.to_owned());
+                if !self.install(requirement, level, source, &why, depth + 1) {
+                    self.in_progress.pop();
+                    self.out.warnings.push(Warning::RequirementUnavailable {
+                        item: requested.to_owned(),
+                        requires: requirement.clone(),
+                    });
+                    return false;
+                }
             }
+            self.in_progress.pop();
         }
-        self.in_progress.pop();
         self.installed.insert(name.to_owned());
         self.out.managed_installs.push(Decision {
             name: name.to_owned(),
@@ -639,8 +676,8 @@ impl Resolver<'_> {
             include_chain: vec![self.out.primary.clone()],
             conditions: Vec::new(),
         });
-        for (catalog, index) in level.loaded.iter() {
-            for item in index.items().iter().filter(|i| i.autoremove) {
+        for (catalog, index) in &level.loaded {
+            for item in index.autoremove_items() {
                 if self.installed.contains(&item.name) || !self.removed.insert(item.name.clone()) {
                     continue;
                 }
@@ -657,7 +694,7 @@ impl Resolver<'_> {
     }
 
     /// `managed_updates` and `optional_installs`: skip names already installed or removed.
-    fn lookup_into(&mut self, entry: &Entry, section: Section, seen: &mut HashSet<String>) {
+    fn lookup_into(&mut self, entry: &Entry, section: Section, seen: &mut FastSet<String>) {
         let (name, pin) = split_name_and_version(manifest_item_basename(&entry.item));
         if self.installed.contains(name) || self.removed.contains(name) || seen.contains(name) {
             return;

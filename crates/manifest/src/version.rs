@@ -100,12 +100,17 @@ pub fn trim_version(version: &str) -> String {
 /// Munki's `split_name_and_version`: `Foo-1.2` or `Foo--1.2` pins version `1.2`; the version
 /// part must start with a digit. Returns the name and the pinned version, if any.
 pub fn split_name_and_version(item: &str) -> (&str, Option<&str>) {
-    for delim in ["--", "-"] {
-        if let Some(at) = item.rfind(delim) {
-            let version = &item[at + delim.len()..];
-            if version.starts_with(|c: char| c.is_ascii_digit()) {
-                return (&item[..at], Some(version));
-            }
+    // Byte searches: `str::rfind` with a string pattern builds a two-way searcher per call,
+    // which cost more than the rest of the lookup. `-` is ASCII, so every index found is a
+    // character boundary.
+    let double = item.as_bytes().windows(2).rposition(|w| w == b"--");
+    let single = item.as_bytes().iter().rposition(|&b| b == b'-');
+    for (at, len) in [(double, 2), (single, 1)] {
+        if let Some(at) = at
+            && let (Some(name), Some(version)) = (item.get(..at), item.get(at + len..))
+            && version.starts_with(|c: char| c.is_ascii_digit())
+        {
+            return (name, Some(version));
         }
     }
     (item, None)
@@ -114,7 +119,11 @@ pub fn split_name_and_version(item: &str) -> (&str, Option<&str>) {
 /// The item name a manifest entry refers to: its last path component (Munki de-duplicates on
 /// this basename).
 pub fn manifest_item_basename(item: &str) -> &str {
-    item.rsplit('/').next().unwrap_or(item)
+    // A plain byte loop: names are short, and `/` is ASCII so the slice is on a boundary.
+    match item.as_bytes().iter().rposition(|&b| b == b'/') {
+        Some(at) => item.get(at + 1..).unwrap_or(item),
+        None => item,
+    }
 }
 
 #[cfg(test)]
@@ -132,7 +141,25 @@ mod tests {
         assert_eq!(compare_versions("2.0-RC1", "2.0"), Ordering::Greater);
     }
 
+    /// The original string-pattern search, kept as the oracle for the byte search.
+    fn split_reference(item: &str) -> (&str, Option<&str>) {
+        for delim in ["--", "-"] {
+            if let Some(at) = item.rfind(delim) {
+                let version = &item[at + delim.len()..];
+                if version.starts_with(|c: char| c.is_ascii_digit()) {
+                    return (&item[..at], Some(version));
+                }
+            }
+        }
+        (item, None)
+    }
+
     proptest::proptest! {
+        #[test]
+        fn split_matches_the_string_search(item in "[-a-zé0-9.]{0,12}") {
+            proptest::prop_assert_eq!(split_name_and_version(&item), split_reference(&item));
+        }
+
         #[test]
         fn ordering_is_antisymmetric_and_total(a in "[0-9a-zA-Z.-]{0,12}", b in "[0-9a-zA-Z.-]{0,12}") {
             proptest::prop_assert_eq!(compare_versions(&a, &b), compare_versions(&b, &a).reverse());
@@ -162,6 +189,16 @@ mod tests {
         assert_eq!(split_name_and_version("Foo-Bar-2"), ("Foo-Bar", Some("2")));
         assert_eq!(split_name_and_version("Foo-Bar"), ("Foo-Bar", None));
         assert_eq!(split_name_and_version("Foo-"), ("Foo-", None));
+        assert_eq!(split_name_and_version("Foo---2"), ("Foo-", Some("2")));
+        assert_eq!(
+            split_name_and_version("Foo--Bar-2"),
+            ("Foo--Bar", Some("2"))
+        );
+        assert_eq!(split_name_and_version("--1"), ("", Some("1")));
+        assert_eq!(split_name_and_version("É-1"), ("É", Some("1")));
         assert_eq!(manifest_item_basename("apps/Firefox"), "Firefox");
+        assert_eq!(manifest_item_basename("apps/"), "");
+        assert_eq!(manifest_item_basename("Firefox"), "Firefox");
+        assert_eq!(manifest_item_basename("é/ü"), "ü");
     }
 }

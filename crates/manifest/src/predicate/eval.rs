@@ -181,12 +181,11 @@ impl<'a> Evaluator<'a> {
                 predicate,
             } => {
                 let collection = self.expr(collection);
-                let items: Vec<Val<'a>> = match collection.shape() {
-                    Shape::List(items) => items.iter().collect(),
-                    _ => return Val::Nil,
+                let Shape::List(items) = collection.shape() else {
+                    return Val::Nil;
                 };
                 let mut kept = Vec::new();
-                for item in items {
+                for item in items.iter() {
                     self.vars.push((var.as_str(), item.clone()));
                     let keep = self.node(predicate);
                     self.vars.pop();
