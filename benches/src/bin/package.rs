@@ -56,7 +56,9 @@ fn main() -> anyhow::Result<()> {
     let mut baseline = Vec::new();
     let mut md5_only = Vec::new();
     let mut peak_kib = 0u64;
-    for _ in 0..runs {
+    // Other work on a 2-core machine shows up in every figure: say how busy it was.
+    let load_before = load_average();
+    for run_index in 0..runs {
         // Interleaved so that drift on a shared machine hits all three alike.
         let split_dir = tempfile::tempdir_in(work.path())?;
         settle()?;
@@ -79,7 +81,14 @@ fn main() -> anyhow::Result<()> {
             .stdout(std::process::Stdio::null()))?;
         md5_only.push(start.elapsed());
 
-        for (mode, samples) in [("write-back", &mut ours), ("synced", &mut ours_synced)] {
+        // The two modes swap places every run: whichever runs right after a contender's
+        // files were deleted pays for that file system's online discard (see
+        // docs/packages.md), and a fixed order once made write-back look slower than synced.
+        let mut modes = [("write-back", &mut ours), ("synced", &mut ours_synced)];
+        if run_index % 2 == 1 {
+            modes.reverse();
+        }
+        for (mode, samples) in modes {
             let repo = tempfile::tempdir_in(work.path())?;
             settle()?;
             let start = Instant::now();
@@ -89,11 +98,22 @@ fn main() -> anyhow::Result<()> {
                 .arg(repo.path())
                 .arg(mode)
                 .output()?;
-            samples.push(start.elapsed());
+            let elapsed = start.elapsed();
+            samples.push(elapsed);
             if !out.status.success() {
                 bail!("build failed: {}", String::from_utf8_lossy(&out.stderr));
             }
             let text = String::from_utf8(out.stdout)?;
+            let cpu = text
+                .lines()
+                .find_map(|l| l.strip_prefix("CPU="))
+                .unwrap_or("?");
+            println!(
+                "run {run_index}: {mode} build {:.3}s (CPU {cpu}); md5sum && split {:.3}s; md5sum {:.3}s",
+                elapsed.as_secs_f64(),
+                baseline.last().map_or(0.0, Duration::as_secs_f64),
+                md5_only.last().map_or(0.0, Duration::as_secs_f64),
+            );
             let kib = text
                 .lines()
                 .find_map(|l| l.strip_prefix("VmHWM_KiB="))
@@ -119,7 +139,19 @@ fn main() -> anyhow::Result<()> {
         "peak RSS of the build process (VmHWM): {:.1} MiB",
         peak_kib as f64 / 1024.0
     );
+    println!(
+        "load average at start: {load_before}; at end: {}",
+        load_average()
+    );
     Ok(())
+}
+
+/// The first three fields of `/proc/loadavg` (1, 5 and 15 minutes).
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg").map_or_else(
+        |_| "unknown".to_owned(),
+        |s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "),
+    )
 }
 
 fn mib_per_s(mib: u64, d: Duration) -> f64 {
@@ -184,5 +216,23 @@ fn child_build(payload: &Path, repo: &Path, durability: Durability) -> anyhow::R
         .context("VmHWM not in /proc/self/status")?;
     println!("id={} md5={}", package.id(), package.md5());
     println!("VmHWM_KiB={hwm}");
+    // utime and stime (fields 14 and 15) in clock ticks; USER_HZ is 100 on Linux x86 and
+    // arm. The process's own threads only: the kernel's write-back runs elsewhere.
+    let stat = std::fs::read_to_string("/proc/self/stat")?;
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or(&stat[..], |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    if let (Some(Ok(user)), Some(Ok(sys))) = (
+        fields.get(11).map(|v| v.parse::<u64>()),
+        fields.get(12).map(|v| v.parse::<u64>()),
+    ) {
+        println!(
+            "CPU=user {:.2}s + sys {:.2}s",
+            user as f64 / 100.0,
+            sys as f64 / 100.0
+        );
+    }
     Ok(())
 }

@@ -17,6 +17,11 @@ use crate::digest::{Md5Digest, Sha256Digest};
 const CHUNK: usize = 1024 * 1024;
 /// Buffers in circulation: enough to keep both cores busy, few enough to bound memory.
 const POOL: usize = 4;
+/// Bytes each pass (read + MD5, write + two SHA-256) handles at once: small enough that
+/// the bytes a pass just copied are still in the core's L2 cache when the next pass reads
+/// them. Whole 1 MiB chunks fell out of cache between passes: the read copy alone cost
+/// ~18% of the MD5 thread (perf), where `md5sum`'s 32 KiB reads cost almost nothing.
+const PIECE: usize = 64 * 1024;
 
 /// Every digest of a payload.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,6 +94,8 @@ pub struct Digester<W: Write + Send + 'static> {
     /// Always `CHUNK` long; `filled` bytes of it are payload.
     buffer: Vec<u8>,
     filled: usize,
+    /// How much of `filled` MD5 has already seen.
+    hashed: usize,
     to_worker: Option<SyncSender<(Vec<u8>, usize)>>,
     free: Receiver<Vec<u8>>,
     worker: Option<JoinHandle<io::Result<WorkerOutput<W>>>>,
@@ -111,6 +118,7 @@ impl<W: Write + Send + 'static> Digester<W> {
             size: 0,
             buffer: vec![0; CHUNK],
             filled: 0,
+            hashed: 0,
             to_worker: Some(to_worker),
             free,
             worker: Some(worker),
@@ -129,8 +137,10 @@ impl<W: Write + Send + 'static> Digester<W> {
             if self.filled == CHUNK {
                 self.hand_off()?;
             }
-            // Reading straight into the pooled buffer: no intermediate copy.
-            let n = match reader.read(&mut self.buffer[self.filled..]) {
+            // Reading straight into the pooled buffer (no intermediate copy), a piece at a
+            // time so that MD5 reads the bytes while they are still in cache.
+            let end = CHUNK.min(self.filled + PIECE);
+            let n = match reader.read(&mut self.buffer[self.filled..end]) {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -138,6 +148,8 @@ impl<W: Write + Send + 'static> Digester<W> {
             };
             self.filled += n;
             self.size += n as u64;
+            self.md5.update(&self.buffer[self.hashed..self.filled]);
+            self.hashed = self.filled;
             progress(self.size);
         }
         Ok(self.size - start)
@@ -148,12 +160,13 @@ impl<W: Write + Send + 'static> Digester<W> {
         if self.filled == 0 {
             return Ok(());
         }
-        self.md5.update(&self.buffer[..self.filled]);
+        self.md5.update(&self.buffer[self.hashed..self.filled]);
         let Ok(next) = self.free.recv() else {
             return Err(self.worker_failure());
         };
         let full = (std::mem::replace(&mut self.buffer, next), self.filled);
         self.filled = 0;
+        self.hashed = 0;
         let sent = self.to_worker.as_ref().map(|tx| tx.send(full));
         match sent {
             Some(Ok(())) => Ok(()),
@@ -217,10 +230,12 @@ fn worker<W: Write>(
     let mut whole = Sha256::new();
     let mut fragments = FragmentHasher::new(fragment_size);
     for (chunk, len) in from_main {
-        let data = &chunk[..len];
-        sink.write_all(data)?;
-        whole.update(data);
-        fragments.update(data);
+        // Piece by piece: both hashes read what `write` has just pulled into cache.
+        for piece in chunk[..len].chunks(PIECE) {
+            sink.write_all(piece)?;
+            whole.update(piece);
+            fragments.update(piece);
+        }
         // The main thread may already have finished; a lost buffer is then harmless.
         let _ = give_back.send(chunk);
     }
@@ -280,8 +295,33 @@ mod tests {
         assert_eq!(result.unwrap_err().kind(), io::ErrorKind::StorageFull);
     }
 
+    /// A reader that returns at most `step` bytes per call, as pipes and sockets do.
+    struct Trickle<'a> {
+        data: &'a [u8],
+        step: usize,
+    }
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            let n = self.step.min(out.len()).min(self.data.len());
+            out[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(24))]
+        #[test]
+        fn short_reads_give_the_same_digests(len in 0usize..3 * CHUNK, step in 1usize..3 * PIECE, fragment in 1usize..2 * CHUNK) {
+            let data: Vec<u8> = (0..len).map(|i| (i as u8).wrapping_mul(7).wrapping_add(3)).collect();
+            let mut d = Digester::new(Vec::new(), fragment as u64).unwrap();
+            d.pump(&mut Trickle { data: &data, step }, &mut |_| {}).unwrap();
+            let (digests, sink) = d.finish().unwrap();
+            prop_assert_eq!(digests, reference(&data, fragment));
+            prop_assert_eq!(sink, data);
+        }
+
         #[test]
         fn matches_single_threaded_digests(len in 0usize..3 * CHUNK, fragment in 1usize..2 * CHUNK, seed: u8, via_write: bool) {
             let data: Vec<u8> = (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect();
