@@ -284,9 +284,56 @@ struct LevelData {
     fact: FactValue,
 }
 
-struct Entry {
-    item: String,
+/// A manifest or conditional body that listed items: the file it is in, the path of
+/// conditional-item indexes from the file to the body, and what its items share.
+struct Node {
+    file: Arc<Manifest>,
+    path: Vec<usize>,
     level: Level,
+    source: SourceId,
+}
+
+impl Node {
+    fn manifest(&self) -> Option<&Manifest> {
+        body_of(&self.file, &self.path)
+    }
+}
+
+/// The conditional body at `path` inside `file` (the file itself for an empty path).
+fn body_of<'m>(file: &'m Manifest, path: &[usize]) -> Option<&'m Manifest> {
+    path.iter().try_fold(file, |manifest, &i| {
+        manifest.conditional_items.get(i).map(|item| &item.body)
+    })
+}
+
+/// An entry as collected: item `index` of its section in node `node`. Entries point into
+/// the parsed manifests instead of copying each item name per device.
+struct Slot {
+    node: usize,
+    index: usize,
+}
+
+/// The entries `slots` of `section`, borrowed from the parsed manifests.
+fn entries<'n>(
+    nodes: &'n [Node],
+    section: Section,
+    slots: &'n [Slot],
+) -> impl Iterator<Item = Entry<'n>> + 'n {
+    slots.iter().filter_map(move |slot| {
+        let node = nodes.get(slot.node)?;
+        let item = node.manifest()?.section(section).get(slot.index)?;
+        Some(Entry {
+            item,
+            level: &node.level,
+            source: node.source,
+        })
+    })
+}
+
+/// An entry as processed, borrowed from the parsed manifest.
+struct Entry<'m> {
+    item: &'m str,
+    level: &'m Level,
     source: SourceId,
 }
 
@@ -294,7 +341,8 @@ struct Resolver<'a> {
     source: &'a dyn RepoSource,
     facts: &'a Facts,
     catalog_cache: FastMap<String, Option<Arc<CatalogIndex>>>,
-    entries: [Vec<Entry>; 6],
+    nodes: Vec<Node>,
+    entries: [Vec<Slot>; 6],
     out: Resolved,
     seen_manifests: FastSet<String>,
     installed: FastSet<String>,
@@ -323,6 +371,7 @@ pub fn resolve(source: &dyn RepoSource, primary: &str, facts: &Facts) -> Result<
         catalog_cache: FastMap::default(),
         // Room for a typical tree's entries at once: growing them by doubling cost more
         // (reallocations of large blocks) than the entries themselves.
+        nodes: Vec::new(),
         entries: std::array::from_fn(|_| Vec::with_capacity(16)),
         out: Resolved {
             primary: primary.to_owned(),
@@ -341,7 +390,13 @@ pub fn resolve(source: &dyn RepoSource, primary: &str, facts: &Facts) -> Result<
         fact: FactValue::Array(Vec::new()),
     });
     let mut chain = vec![primary.to_owned()];
-    let top_level = resolver.walk(&manifest, &root, &mut chain, &mut Vec::new())?;
+    let top_level = resolver.walk(
+        &manifest,
+        &mut Vec::new(),
+        &root,
+        &mut chain,
+        &mut Vec::new(),
+    )?;
     resolver.finish(top_level.as_ref());
     Ok(resolver.out)
 }
@@ -395,13 +450,19 @@ impl Resolver<'_> {
     /// Collects the entries of one manifest (or conditional body) in Munki's order:
     /// includes, then conditional items, then own items. Returns the level it used, or
     /// `None` when it had no catalogs.
+    /// `path` leads from `file` to the body being walked (empty for the file itself).
     fn walk(
         &mut self,
-        manifest: &Manifest,
+        file: &Arc<Manifest>,
+        path: &mut Vec<usize>,
         parent: &Level,
         chain: &mut Vec<String>,
         conditions: &mut Vec<String>,
     ) -> Result<Option<Level>> {
+        let Some(manifest) = body_of(file, path) else {
+            // Unreachable: paths are built from the indexes of this very file.
+            return Ok(None);
+        };
         let level = if manifest.catalogs.is_empty() {
             parent.clone()
         } else {
@@ -436,12 +497,12 @@ impl Resolver<'_> {
                 self.out.manifests.push(include.clone());
             }
             chain.push(include.clone());
-            self.walk(&child, &level, chain, conditions)?;
+            self.walk(&child, &mut Vec::new(), &level, chain, conditions)?;
             chain.pop();
         }
         // Cloned only where it is kept (warnings, provenance): most walks need it once or never.
         let manifest_name = |chain: &[String]| chain.last().cloned().unwrap_or_default();
-        for item in &manifest.conditional_items {
+        for (i, item) in manifest.conditional_items.iter().enumerate() {
             let Some(condition) = &item.condition else {
                 self.out.warnings.push(Warning::MissingCondition {
                     manifest: manifest_name(chain),
@@ -461,63 +522,69 @@ impl Resolver<'_> {
             };
             if holds {
                 conditions.push(condition.text().to_owned());
-                self.walk(&item.body, &level, chain, conditions)?;
+                path.push(i);
+                self.walk(file, path, &level, chain, conditions)?;
+                path.pop();
                 conditions.pop();
             }
         }
         let has_items = Section::ALL
             .iter()
             .any(|s| !manifest.section(*s).is_empty());
-        let source = SourceId(self.out.sources.len());
         if has_items {
+            let source = SourceId(self.out.sources.len());
             self.out.sources.push(Provenance {
                 manifest: manifest_name(chain),
                 include_chain: chain.clone(),
                 conditions: conditions.clone(),
             });
-        }
-        for section in Section::ALL {
-            let items = manifest.section(section);
-            self.entries[section as usize].reserve(items.len());
-            for item in items {
-                self.entries[section as usize].push(Entry {
-                    item: item.clone(),
-                    level: level.clone(),
-                    source,
-                });
+            let node = self.nodes.len();
+            self.nodes.push(Node {
+                file: Arc::clone(file),
+                path: path.clone(),
+                level: level.clone(),
+                source,
+            });
+            for section in Section::ALL {
+                let count = manifest.section(section).len();
+                let slots = &mut self.entries[section as usize];
+                slots.reserve(count);
+                slots.extend((0..count).map(|index| Slot { node, index }));
             }
         }
         Ok(Some(level))
     }
 
     fn finish(&mut self, primary_level: Option<&Level>) {
-        let entries = std::mem::take(&mut self.entries);
-        let [installs, uninstalls, updates, optionals, featured, defaults] = entries;
+        let nodes = std::mem::take(&mut self.nodes);
+        let [installs, uninstalls, updates, optionals, featured, defaults] =
+            std::mem::take(&mut self.entries);
+        let view = |section, slots| entries(&nodes, section, slots);
         // Entries bound the decisions (requirements aside): growing these step by step cost
         // more reallocations than the decisions themselves.
         self.out.managed_installs.reserve(installs.len());
         self.installed.reserve(installs.len());
         self.out.optional_installs.reserve(optionals.len());
-        for entry in &installs {
-            self.install(&entry.item, &entry.level, entry.source, &Reason::Listed, 0);
+        for entry in view(Section::ManagedInstalls, &installs) {
+            self.install(entry.item, entry.level, entry.source, &Reason::Listed, 0);
         }
-        for entry in &uninstalls {
-            self.remove(entry);
+        for entry in view(Section::ManagedUninstalls, &uninstalls) {
+            self.remove(&entry);
         }
         if let Some(level) = primary_level {
             self.autoremove(level);
         }
         let mut updated = FastSet::default();
-        for entry in &updates {
-            self.lookup_into(entry, Section::ManagedUpdates, &mut updated);
+        for entry in view(Section::ManagedUpdates, &updates) {
+            self.lookup_into(&entry, Section::ManagedUpdates, &mut updated);
         }
         let mut optional = FastSet::default();
-        for entry in &optionals {
-            self.lookup_into(entry, Section::OptionalInstalls, &mut optional);
+        for entry in view(Section::OptionalInstalls, &optionals) {
+            self.lookup_into(&entry, Section::OptionalInstalls, &mut optional);
         }
         let mut seen = FastSet::default();
-        for entry in &featured {
-            let name = manifest_item_basename(&entry.item).to_owned();
+        for entry in view(Section::FeaturedItems, &featured) {
+            let name = manifest_item_basename(entry.item).to_owned();
             if seen.insert(name.clone()) {
                 if !optional.contains(&name) {
                     self.out
@@ -531,8 +598,8 @@ impl Resolver<'_> {
             }
         }
         let mut seen = FastSet::default();
-        for entry in &defaults {
-            let name = manifest_item_basename(&entry.item).to_owned();
+        for entry in view(Section::DefaultInstalls, &defaults) {
+            let name = manifest_item_basename(entry.item).to_owned();
             if seen.insert(name.clone()) {
                 self.out.default_installs.push(Listed {
                     name,
@@ -629,12 +696,12 @@ impl Resolver<'_> {
     }
 
     /// Munki's `process_removal`: installs beat removals; the first occurrence wins.
-    fn remove(&mut self, entry: &Entry) {
-        let (name, pin) = split_name_and_version(manifest_item_basename(&entry.item));
+    fn remove(&mut self, entry: &Entry<'_>) {
+        let (name, pin) = split_name_and_version(manifest_item_basename(entry.item));
         if self.installed.contains(name) {
             let source = self.provenance(entry.source);
             self.out.warnings.push(Warning::RemovalRefused {
-                item: entry.item.clone(),
+                item: entry.item.to_owned(),
                 source,
             });
             return;
@@ -652,8 +719,8 @@ impl Resolver<'_> {
         let Some((catalog, version)) = found else {
             self.not_found(
                 Section::ManagedUninstalls,
-                &entry.item,
-                &entry.level,
+                entry.item,
+                entry.level,
                 entry.source,
             );
             return;
@@ -663,7 +730,7 @@ impl Resolver<'_> {
             name: name.to_owned(),
             version,
             catalog,
-            requested: entry.item.clone(),
+            requested: entry.item.to_owned(),
             source: entry.source,
             reason: Reason::Listed,
         });
@@ -694,13 +761,13 @@ impl Resolver<'_> {
     }
 
     /// `managed_updates` and `optional_installs`: skip names already installed or removed.
-    fn lookup_into(&mut self, entry: &Entry, section: Section, seen: &mut FastSet<String>) {
-        let (name, pin) = split_name_and_version(manifest_item_basename(&entry.item));
+    fn lookup_into(&mut self, entry: &Entry<'_>, section: Section, seen: &mut FastSet<String>) {
+        let (name, pin) = split_name_and_version(manifest_item_basename(entry.item));
         if self.installed.contains(name) || self.removed.contains(name) || seen.contains(name) {
             return;
         }
         let Some(found) = find_item(&entry.level.loaded, name, pin, self.facts) else {
-            self.not_found(section, &entry.item, &entry.level, entry.source);
+            self.not_found(section, entry.item, entry.level, entry.source);
             return;
         };
         seen.insert(name.to_owned());
@@ -708,7 +775,7 @@ impl Resolver<'_> {
             name: name.to_owned(),
             version: found.item.version.clone(),
             catalog: found.catalog.to_owned(),
-            requested: entry.item.clone(),
+            requested: entry.item.to_owned(),
             source: entry.source,
             reason: Reason::Listed,
         };
