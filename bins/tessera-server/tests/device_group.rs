@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common::{BIN, Server, https_post, https_request, start, stop};
+use common::{BIN, Server, csr, https_post, https_request, start, stop};
 use serde_json::Value;
 
 fn cli(data: &Path, args: &[&str]) -> Output {
@@ -63,16 +63,6 @@ fn admin_get(server: &Server, data: &Path, path: &str) -> (u16, Value) {
     let (status, body) =
         https_request(&server.https, &data.join("ca-certificate.pem"), &head, b"").unwrap();
     (status, serde_json::from_slice(&body).unwrap())
-}
-
-fn csr(name: &str) -> String {
-    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
-    let mut params = rcgen::CertificateParams::new(vec![name.to_owned()]).unwrap();
-    params.distinguished_name = rcgen::DistinguishedName::new();
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, name);
-    params.serialize_request(&key).unwrap().pem().unwrap()
 }
 
 #[test]

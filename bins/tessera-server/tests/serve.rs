@@ -8,17 +8,7 @@ use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 use std::process::Command;
 
-use common::{BIN, https_post, start, stop};
-
-fn csr(name: &str) -> String {
-    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).unwrap();
-    let mut params = rcgen::CertificateParams::new(vec![name.to_owned()]).unwrap();
-    params.distinguished_name = rcgen::DistinguishedName::new();
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, name);
-    params.serialize_request(&key).unwrap().pem().unwrap()
-}
+use common::{BIN, csr, https_post, start, stop};
 
 #[test]
 fn first_run_enrollment_shutdown_and_restart() {

@@ -77,6 +77,24 @@ fn presented(
         })
 }
 
+/// Runs CA work (key generation, signing) off the async worker threads.
+async fn on_ca<S: Store + 'static, T: Send + 'static>(
+    app: &Arc<App<S>>,
+    work: impl FnOnce(&Ca) -> T + Send + 'static,
+) -> Result<T, Failure> {
+    let app = Arc::clone(app);
+    tokio::task::spawn_blocking(move || app.enrollment.as_ref().map(|e| work(&e.ca)))
+        .await
+        .map_err(|_| {
+            Failure::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "issuing failed",
+            )
+        })?
+        .ok_or_else(no_ca)
+}
+
 /// 503 when this server runs without a CA.
 fn no_ca() -> Failure {
     Failure::new(
@@ -217,34 +235,17 @@ async fn enroll_inner<S: Store + 'static>(
     }
 
     let issued = {
-        let app = Arc::clone(app);
         let name = name.clone();
-        tokio::task::spawn_blocking(move || {
-            app.enrollment
-                .as_ref()
-                .map(|e| e.ca.issue_from_csr(&csr, &name))
-        })
-        .await
-        .map_err(|_| {
-            Failure::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "issuing failed",
-            )
-        })?
+        on_ca(app, move |ca| ca.issue_from_csr(&csr, &name)).await?
     };
-    let issued = match issued {
-        Some(Ok(issued)) => issued,
-        Some(Err(error)) => {
-            tracing::error!(%error, "issuing a device certificate failed");
-            return Err(Failure::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "issue_failed",
-                error.to_string(),
-            ));
-        }
-        None => return Err(no_ca()),
-    };
+    let issued = issued.map_err(|error| {
+        tracing::error!(%error, "issuing a device certificate failed");
+        Failure::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "issue_failed",
+            error.to_string(),
+        )
+    })?;
 
     let mut device_facts = Map::new();
     for (key, value) in [
@@ -390,30 +391,16 @@ async fn renew<S: Store + 'static>(
     })?;
     let previous = Serial::from_hex(&old_serial).map_err(|_| not_enrolled())?;
 
-    let issued = {
-        let app = Arc::clone(&app);
-        tokio::task::spawn_blocking(move || {
-            app.enrollment.as_ref().map(|e| e.ca.renew(&previous, &csr))
-        })
-        .await
-        .map_err(|_| {
-            Failure::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "issuing failed",
-            )
-        })?
-    };
-    let issued = match issued {
-        Some(Ok(issued)) => issued,
-        Some(Err(error @ tessera_ca::CaError::NotRenewable { .. })) => {
+    let issued = match on_ca(&app, move |ca| ca.renew(&previous, &csr)).await? {
+        Ok(issued) => issued,
+        Err(error @ tessera_ca::CaError::NotRenewable { .. }) => {
             return Err(Failure::new(
                 StatusCode::FORBIDDEN,
                 "not_renewable",
                 error.to_string(),
             ));
         }
-        Some(Err(error)) => {
+        Err(error) => {
             tracing::error!(%error, "renewing a device certificate failed");
             return Err(Failure::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -421,7 +408,6 @@ async fn renew<S: Store + 'static>(
                 error.to_string(),
             ));
         }
-        None => return Err(no_ca()),
     };
     let new_serial = issued.serial.to_hex();
     app.store

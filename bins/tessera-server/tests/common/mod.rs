@@ -101,3 +101,14 @@ pub fn https_post(addr: &str, ca_file: &Path, path: &str, body: &str) -> (u16, S
     let (status, body) = https_request(addr, ca_file, &head, body.as_bytes()).unwrap();
     (status, String::from_utf8_lossy(&body).into_owned())
 }
+
+/// A PEM CSR (ECDSA P-256) naming `name` in CN and SAN, as an enrolling device sends it.
+pub fn csr(name: &str) -> String {
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut params = rcgen::CertificateParams::new(vec![name.to_owned()]).unwrap();
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, name);
+    params.serialize_request(&key).unwrap().pem().unwrap()
+}
