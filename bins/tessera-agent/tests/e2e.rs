@@ -28,13 +28,45 @@ fn lines(path: &Path) -> usize {
     std::fs::read_to_string(path).map_or(0, |t| t.lines().count())
 }
 
+/// A server with the fast schedule (`period_length`), an agent enrolled with it, and the
+/// device's key.
+fn enrolled(dir: &Path, period_length: u32) -> (Server, Agent, i64) {
+    let server = Server::start(dir, period_length);
+    let agent = Agent::new(dir, &server);
+    agent.enroll(&server);
+    let device = server.device_key();
+    (server, agent, device)
+}
+
+/// An EXECUTE package of `blob_len` incompressible bytes in 64 KiB fragments whose script
+/// appends a line to the returned file (then runs `more`), so a test can count its runs.
+fn counting_package(
+    server: &Server,
+    dir: &Path,
+    name: &str,
+    more: &str,
+    blob_len: usize,
+    seed: u64,
+) -> (u64, std::path::PathBuf) {
+    let ran = dir.join(format!("{name}-ran"));
+    let src = script_payload(
+        dir,
+        name,
+        &format!("echo ran >> '{}'\n{more}", ran.display()),
+    );
+    std::fs::write(src.join("blob"), noise(blob_len, seed)).unwrap();
+    let id = server.package(
+        &src,
+        name,
+        &["--execute", "sh install.sh", "--fragment-size", "64K"],
+    );
+    (id, ran)
+}
+
 #[test]
 fn store_launch_execute_and_priorities_end_to_end() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path(), 5);
-    let agent = Agent::new(dir.path(), &server);
-    agent.enroll(&server);
-    let device = server.device_key();
+    let (server, agent, device) = enrolled(dir.path(), 5);
 
     let ran = dir.path().join("execute-ran");
     let ok = server.package(
@@ -162,25 +194,11 @@ fn corrupt(server: &Server, package: u64, offset: u64, value: Option<u8>) -> u8 
 #[test]
 fn corrupted_fragments_are_refetched_or_end_in_bad_digest_without_running() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path(), 1);
-    let agent = Agent::new(dir.path(), &server);
-    agent.enroll(&server);
-    let device = server.device_key();
+    let (server, agent, device) = enrolled(dir.path(), 1);
 
     // 1. Fragment 2 is wrong on the server for a moment: rejected, fetched again, and the
     //    package still succeeds.
-    let ran = dir.path().join("transient-ran");
-    let src = script_payload(
-        dir.path(),
-        "transient",
-        &format!("echo ran >> '{}'\n", ran.display()),
-    );
-    std::fs::write(src.join("blob"), noise(200_000, 3)).unwrap();
-    let transient = server.package(
-        &src,
-        "transient",
-        &["--execute", "sh install.sh", "--fragment-size", "64K"],
-    );
+    let (transient, ran) = counting_package(&server, dir.path(), "transient", "", 200_000, 3);
     let original = corrupt(&server, transient, 70_000, None);
     server.assign(device, transient);
     let mut child = agent
@@ -206,18 +224,7 @@ fn corrupted_fragments_are_refetched_or_end_in_bad_digest_without_running() {
     assert!(second_fetches >= 2, "the bad fragment was fetched again");
 
     // 2. The archive stays wrong: the package ends ERR_BAD_DIGEST and nothing runs.
-    let never = dir.path().join("never-ran");
-    let src = script_payload(
-        dir.path(),
-        "bad",
-        &format!("echo ran >> '{}'\n", never.display()),
-    );
-    std::fs::write(src.join("blob"), noise(200_000, 5)).unwrap();
-    let bad = server.package(
-        &src,
-        "bad",
-        &["--execute", "sh install.sh", "--fragment-size", "64K"],
-    );
+    let (bad, never) = counting_package(&server, dir.path(), "bad", "", 200_000, 5);
     corrupt(&server, bad, 70_000, None);
     server.assign(device, bad);
     agent.run(&["run", "--once"]);
@@ -231,22 +238,16 @@ fn corrupted_fragments_are_refetched_or_end_in_bad_digest_without_running() {
 #[test]
 fn kill_9_at_20_random_points_still_delivers_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path(), 1);
-    let agent = Agent::new(dir.path(), &server);
-    agent.enroll(&server);
-    let device = server.device_key();
+    let (server, agent, device) = enrolled(dir.path(), 1);
 
-    let ran = dir.path().join("ran");
-    let src = script_payload(
+    // The action sleeps, so that some kills land while it runs.
+    let (package, ran) = counting_package(
+        &server,
         dir.path(),
         "crash",
-        &format!("echo ran >> '{}'\nsleep 1\n", ran.display()),
-    );
-    std::fs::write(src.join("blob"), noise(12 * 65_536 - 4_000, 11)).unwrap();
-    let package = server.package(
-        &src,
-        "crash",
-        &["--execute", "sh install.sh", "--fragment-size", "64K"],
+        "sleep 1\n",
+        12 * 65_536 - 4_000,
+        11,
     );
     let fragments = 12;
     server.assign(device, package);
