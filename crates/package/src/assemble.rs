@@ -3,13 +3,13 @@
 
 use std::io::Write;
 
-use md5::{Digest as _, Md5};
-use sha2::Sha256;
+use sha2::{Digest as _, Sha256};
 
-use crate::digest::{Md5Digest, OcsDigest, Sha256Digest};
+use crate::digest::{OcsDigest, Sha256Digest};
 use crate::error::{Error, Result};
 use crate::fragment::FragmentPlan;
 use crate::info::{Integrity, PackageInfo};
+use crate::md5_engine::Md5Hasher;
 
 /// Checks one fragment against `info` on arrival, before it is stored: length and SHA-256
 /// when `info` carries Tessera data (an OCS console `info` has nothing per fragment).
@@ -66,7 +66,7 @@ pub struct Assembler<W: Write> {
     integrity: Option<Integrity>,
     count: u32,
     next: u32,
-    md5: Md5,
+    md5: Md5Hasher,
     sha256: Sha256,
 }
 
@@ -79,7 +79,7 @@ impl<W: Write> Assembler<W> {
             integrity: info.integrity.clone(),
             count: info.fragment_count,
             next: 1,
-            md5: Md5::new(),
+            md5: Md5Hasher::new(),
             sha256: Sha256::new(),
         }
     }
@@ -124,7 +124,7 @@ impl<W: Write> Assembler<W> {
             .flush()
             .map_err(|e| Error::io("writing", "the reassembled payload", e))?;
         if let Some(digest) = &self.digest {
-            digest.verify_md5(&Md5Digest::from_bytes(self.md5.finalize().into()))?;
+            digest.verify_md5(&self.md5.finalize())?;
         }
         if let Some(integrity) = &self.integrity {
             let actual = Sha256Digest::from_bytes(self.sha256.finalize().into());

@@ -198,10 +198,10 @@ impl OcsDigest {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use md5::{Digest as _, Md5};
+    use crate::Md5Hasher;
 
     fn md5_of(data: &[u8]) -> Md5Digest {
-        Md5Digest::from_bytes(Md5::digest(data).into())
+        Md5Hasher::digest(data)
     }
 
     #[test]

@@ -8,10 +8,10 @@ use std::io::{self, Read, Write};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
-use md5::{Digest as _, Md5};
-use sha2::Sha256;
+use sha2::{Digest as _, Sha256};
 
 use crate::digest::{Md5Digest, Sha256Digest};
+use crate::md5_engine::Md5Hasher;
 
 /// Bytes per buffer handed between the threads.
 const CHUNK: usize = 1024 * 1024;
@@ -89,7 +89,7 @@ struct WorkerOutput<W> {
 /// A `Write` (and a reader-driven pump) that digests everything passing through and
 /// forwards it to `sink` on the worker thread.
 pub struct Digester<W: Write + Send + 'static> {
-    md5: Md5,
+    md5: Md5Hasher,
     size: u64,
     /// Always `CHUNK` long; `filled` bytes of it are payload.
     buffer: Vec<u8>,
@@ -114,7 +114,7 @@ impl<W: Write + Send + 'static> Digester<W> {
             .name("tessera-sha256".into())
             .spawn(move || worker(sink, fragment_size, &from_main, &give_back))?;
         Ok(Self {
-            md5: Md5::new(),
+            md5: Md5Hasher::new(),
             size: 0,
             buffer: vec![0; CHUNK],
             filled: 0,
@@ -191,7 +191,7 @@ impl<W: Write + Send + 'static> Digester<W> {
             Some(Ok(result)) => result?,
             _ => return Err(io::Error::other("the SHA-256 worker thread panicked")),
         };
-        let md5 = Md5Digest::from_bytes(std::mem::take(&mut self.md5).finalize().into());
+        let md5 = std::mem::take(&mut self.md5).finalize();
         Ok((
             PayloadDigests {
                 size: self.size,
@@ -250,6 +250,7 @@ fn worker<W: Write>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use md5::Md5;
     use proptest::prelude::*;
 
     fn reference(data: &[u8], fragment_size: usize) -> PayloadDigests {

@@ -51,6 +51,7 @@ mod error;
 pub mod extract;
 mod fragment;
 pub mod info;
+mod md5_engine;
 mod model;
 mod package;
 mod repository;
@@ -62,6 +63,7 @@ pub use error::{Error, Result};
 pub use extract::{ArchiveFormat, ExtractLimits, ExtractReport, extract_file};
 pub use fragment::{Fragment, FragmentNumber, FragmentPlan, MAX_FRAGMENTS};
 pub use info::{Integrity, PackageInfo};
+pub use md5_engine::Md5Hasher;
 pub use model::{Action, Label, Notification, PackageId, Priority, Protocol};
 pub use package::{Package, PackageSpec};
 pub use repository::{
