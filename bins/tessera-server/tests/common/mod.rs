@@ -112,3 +112,35 @@ pub fn csr(name: &str) -> String {
         .push(rcgen::DnType::CommonName, name);
     params.serialize_request(&key).unwrap().pem().unwrap()
 }
+
+/// [`csr`] with the private key kept: `(csr_pem, key_pem)`, for tests that then present
+/// the issued certificate as the device would.
+pub fn csr_and_key(name: &str) -> (String, String) {
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut params = rcgen::CertificateParams::new(vec![name.to_owned()]).unwrap();
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, name);
+    let csr = params.serialize_request(&key).unwrap().pem().unwrap();
+    (csr, key.serialize_pem())
+}
+
+/// One HTTP/1.1 request over TLS presenting an optional client certificate; the whole
+/// response with headers. `Err` when the connection or handshake fails.
+#[allow(
+    unused_imports,
+    reason = "each test binary uses its own part of this module"
+)]
+pub use tessera_testkit::https::{ClientIdentity, Response, request_as as https_request_as};
+
+/// The admin token the first `serve` on an empty data directory printed.
+pub fn admin_token(server: &Server) -> String {
+    server
+        .output
+        .iter()
+        .find_map(|line| line.split("admin token").nth(1))
+        .and_then(|rest| rest.split_whitespace().last())
+        .expect("the first run prints the admin token")
+        .to_owned()
+}
