@@ -283,13 +283,13 @@ pub struct Assign {
     pub package: i64,
 }
 
-async fn assign<S: Store>(
+async fn assign<S: Store + 'static>(
     State(app): State<Arc<App<S>>>,
     JsonBody(request): JsonBody<Assign>,
 ) -> Result<StatusCode, Failure> {
     // A package built since start-up is on disk but not yet in the store.
     if app.store.package(request.package).await?.is_none() {
-        crate::catalog::sync_packages(&app.store, &app.packages, app.now()).await?;
+        app.packages_changed().await?;
     }
     app.store
         .assign(DeviceKey(request.device), request.package, app.now())
@@ -441,11 +441,12 @@ async fn list_groups<S: Store>(State(app): State<Arc<App<S>>>) -> ApiResult<Vec<
     Ok(Json(on_repo(&app, groups::list).await?))
 }
 
-async fn create_group<S: Store>(
+async fn create_group<S: Store + 'static>(
     State(app): State<Arc<App<S>>>,
     JsonBody(request): JsonBody<CreateGroup>,
 ) -> Result<(StatusCode, Json<Group>), Failure> {
     let group = on_repo(&app, move |repo| groups::create(repo, &request.name)).await?;
+    app.manifests_changed();
     tracing::info!(group = %group.manifest, "group manifest created");
     Ok((StatusCode::CREATED, Json(group)))
 }
@@ -459,7 +460,7 @@ async fn show_group<S: Store>(
     ))
 }
 
-async fn edit_group<S: Store>(
+async fn edit_group<S: Store + 'static>(
     State(app): State<Arc<App<S>>>,
     Path(name): Path<String>,
     JsonBody(request): JsonBody<EditGroup>,
@@ -474,6 +475,7 @@ async fn edit_group<S: Store>(
         )
     })
     .await?;
+    app.manifests_changed();
     tracing::info!(group = %edited.group.manifest, added = ?edited.added, removed = ?edited.removed, "group manifest edited");
     Ok(Json(edited))
 }

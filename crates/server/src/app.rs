@@ -5,10 +5,12 @@ use std::sync::{Arc, RwLock};
 use bytes::Bytes;
 
 use tessera_package::Repository;
+use tessera_store::Store;
 use time::OffsetDateTime;
 
 use crate::checkin_cache::CachedStore;
 use crate::config::Config;
+use crate::decide::Decisions;
 use crate::enroll::Enrollment;
 use crate::metrics::Metrics;
 
@@ -33,6 +35,8 @@ pub struct App<S> {
     pub metrics: Metrics,
     /// The CA and repository enrollment uses; `None` disables `/enroll`.
     pub enrollment: Option<Enrollment>,
+    /// Deployments decided from manifests; `None` offers assigned packages only.
+    pub decisions: Option<Decisions>,
     /// The device CA's current CRL (DER), as published on the HTTP listener.
     crl: RwLock<Bytes>,
     /// The root's CRL (DER) when the device CA is an intermediate under a root this server
@@ -51,6 +55,7 @@ impl<S> App<S> {
             admin_token_hash: None,
             metrics: Metrics::default(),
             enrollment: None,
+            decisions: None,
             crl: RwLock::new(Bytes::new()),
             root_crl: RwLock::new(None),
         }
@@ -67,6 +72,14 @@ impl<S> App<S> {
     #[must_use]
     pub fn with_enrollment(mut self, enrollment: Enrollment) -> Self {
         self.enrollment = Some(enrollment);
+        self
+    }
+
+    /// Offers, besides assigned packages, the packages devices' manifests in `repo` ask for.
+    /// Call [`packages_changed`](Self::packages_changed) once the store knows the packages.
+    #[must_use]
+    pub fn with_manifests(mut self, repo: tessera_manifest::Repo) -> Self {
+        self.decisions = Some(Decisions::new(repo));
         self
     }
 
@@ -119,5 +132,36 @@ impl<S> App<S> {
     /// The current time.
     pub fn now(&self) -> OffsetDateTime {
         (self.clock)()
+    }
+}
+
+impl<S: Store + 'static> App<S> {
+    /// Records packages found on disk that the store does not know yet, and decides
+    /// deployments again with the packages the store holds. Run at start-up, when the
+    /// repository's packages changed, and after a package was deleted.
+    pub async fn packages_changed(&self) -> tessera_store::Result<crate::catalog::SyncReport> {
+        let report = crate::catalog::sync_packages(&self.store, &self.packages, self.now()).await?;
+        if let Some(decisions) = &self.decisions {
+            decisions.set_packages(&self.store.list_packages().await?);
+        }
+        // After the new catalog is in place: a state filled from the old one is dropped.
+        self.store.forget_checkin_states();
+        Ok(report)
+    }
+
+    /// Forgets parsed manifests and what was decided from them (a group edited, files
+    /// changed in the repository).
+    pub fn manifests_changed(&self) {
+        if let Some(decisions) = &self.decisions {
+            decisions.forget_manifests();
+            self.store.forget_checkin_states();
+        }
+    }
+
+    /// The packages `device`'s manifest asks for (none without manifests).
+    pub fn decided_packages(&self, device: &tessera_store::Device) -> Vec<i64> {
+        self.decisions
+            .as_ref()
+            .map_or_else(Vec::new, |d| d.packages_for(device, self.now()))
     }
 }

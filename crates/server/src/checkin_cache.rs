@@ -44,13 +44,21 @@ use time::OffsetDateTime;
 /// How often coalesced last-contact times are written.
 const CONTACT_FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 
+/// How long a device's state (and what its manifest was decided to ask for) is kept: a
+/// condition on the `date` fact changes its answer with time alone.
+const MAX_STATE_AGE: Duration = Duration::from_secs(3600);
+
 /// What a PROLOG needs to know about one device.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckinState {
     /// `facts.inventory_at` (Unix seconds) of the last inventory, if any.
     pub inventory_at: Option<i64>,
-    /// Deployments without a result, by package ID: waiting or notified.
+    /// Packages to offer, by package ID: deployments without a result (waiting or
+    /// notified), and packages the device's manifest asks for that it has no deployment of
+    /// yet (waiting).
     pub pending: Vec<(i64, DeploymentState)>,
+    /// When this state was read.
+    pub read_at: std::time::Instant,
     /// The last reply body encoded from this state; see [`ReplyMemo`].
     pub reply: ReplyMemo,
 }
@@ -205,6 +213,12 @@ impl<S> CachedStore<S> {
         }
     }
 
+    /// Forgets every device's state, so that each is read and decided again at its next
+    /// check-in (manifests or packages changed).
+    pub fn forget_checkin_states(&self) {
+        self.invalidate_all();
+    }
+
     /// Forgets every device's deployments (a package deleted, deployments expired).
     fn invalidate_all(&self) {
         let mut devices = lock(&self.shared.devices);
@@ -257,12 +271,21 @@ impl<S: Store + 'static> CachedStore<S> {
     }
 
     /// `key`'s check-in state, from memory or read from the store; `None` if no such device.
-    pub async fn checkin_state(&self, key: DeviceKey) -> Result<Option<Snapshot>> {
+    /// When it is read, `decide` says which packages the device's manifest asks for; those
+    /// it has no deployment of join the offers as waiting (a result, even an old one, is
+    /// final: a package is not decided again once it succeeded or failed).
+    pub async fn checkin_state(
+        &self,
+        key: DeviceKey,
+        decide: &(dyn Fn(&Device) -> Vec<i64> + Sync),
+    ) -> Result<Option<Snapshot>> {
         let version = {
             let mut devices = lock(&self.shared.devices);
             let version = devices.version(key);
             let slot = devices.slots.entry(key).or_default();
-            if let Some(state) = &slot.state {
+            if let Some(state) = &slot.state
+                && state.read_at.elapsed() < MAX_STATE_AGE
+            {
                 return Ok(Some(Snapshot {
                     state: Arc::clone(state),
                     version,
@@ -270,17 +293,26 @@ impl<S: Store + 'static> CachedStore<S> {
             }
             version
         };
-        let Some((device, pending)) = self.shared.store.device_with_pending(key).await? else {
+        let Some((device, deployments)) = self.shared.store.device_with_deployments(key).await?
+        else {
             return Ok(None);
         };
-        let pending = pending
-            .into_iter()
+        let mut pending: Vec<(i64, DeploymentState)> = deployments
+            .iter()
             .filter(|d| !d.state.is_final())
             .map(|d| (d.package_id, d.state))
             .collect();
+        for package in decide(&device) {
+            if !deployments.iter().any(|d| d.package_id == package) {
+                pending.push((package, DeploymentState::Waiting));
+            }
+        }
+        pending.sort_unstable_by_key(|&(package, _)| package);
+        pending.dedup_by_key(|&mut (package, _)| package);
         let state = Arc::new(CheckinState {
             inventory_at: inventory_at(&device.facts),
             pending,
+            read_at: std::time::Instant::now(),
             reply: ReplyMemo::default(),
         });
         let mut devices = lock(&self.shared.devices);
@@ -566,16 +598,16 @@ impl<S: Store> Store for CachedStore<S> {
         self.shared.store.deployments_for(device).await
     }
 
-    async fn device_with_pending(
+    async fn device_with_deployments(
         &self,
         device: DeviceKey,
     ) -> Result<Option<(Device, Vec<Deployment>)>> {
         Ok(self
             .shared
             .store
-            .device_with_pending(device)
+            .device_with_deployments(device)
             .await?
-            .map(|(d, pending)| (self.overlay(d), pending)))
+            .map(|(d, deployments)| (self.overlay(d), deployments)))
     }
 
     async fn deployment_history(
@@ -605,6 +637,11 @@ mod tests {
     use time::macros::datetime;
 
     const T0: OffsetDateTime = datetime!(2026-11-01 12:00 UTC);
+
+    /// Devices whose manifests ask for nothing: only assignments are offered.
+    fn no_manifest(_: &Device) -> Vec<i64> {
+        Vec::new()
+    }
 
     async fn store_with(packages: &[i64]) -> (CachedStore<SqliteStore>, DeviceKey) {
         let store = CachedStore::new(SqliteStore::in_memory().await.unwrap());
@@ -644,7 +681,7 @@ mod tests {
         key: DeviceKey,
     ) -> Vec<(i64, DeploymentState)> {
         store
-            .checkin_state(key)
+            .checkin_state(key, &no_manifest)
             .await
             .unwrap()
             .unwrap()
@@ -655,7 +692,11 @@ mod tests {
 
     /// A check-in as the PROLOG handler makes it: offers, then waiting → notified.
     async fn check_in(store: &CachedStore<SqliteStore>, key: DeviceKey) -> Vec<i64> {
-        let snapshot = store.checkin_state(key).await.unwrap().unwrap();
+        let snapshot = store
+            .checkin_state(key, &no_manifest)
+            .await
+            .unwrap()
+            .unwrap();
         let waiting: Vec<i64> = snapshot
             .state
             .pending
@@ -687,7 +728,13 @@ mod tests {
             history.iter().map(|d| d.state).collect::<Vec<_>>(),
             [Waiting, Notified]
         );
-        assert!(store.checkin_state(DeviceKey(999)).await.unwrap().is_none());
+        assert!(
+            store
+                .checkin_state(DeviceKey(999), &no_manifest)
+                .await
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[tokio::test]
@@ -732,7 +779,11 @@ mod tests {
     async fn a_stale_snapshot_does_not_overwrite_a_newer_write() {
         let (store, key) = store_with(&[1, 2]).await;
         store.assign(key, 1, T0).await.unwrap();
-        let before = store.checkin_state(key).await.unwrap().unwrap();
+        let before = store
+            .checkin_state(key, &no_manifest)
+            .await
+            .unwrap()
+            .unwrap();
         // A result and an assignment land between this check-in's read and its write.
         store
             .record_result(key, 1, DeploymentState::Success, "SUCCESS", T0)
@@ -776,7 +827,7 @@ mod tests {
         let (store, key) = store_with(&[]).await;
         assert_eq!(
             store
-                .checkin_state(key)
+                .checkin_state(key, &no_manifest)
                 .await
                 .unwrap()
                 .unwrap()
@@ -789,7 +840,7 @@ mod tests {
         store.record_contact(key, Some(&facts), T0).await.unwrap();
         assert_eq!(
             store
-                .checkin_state(key)
+                .checkin_state(key, &no_manifest)
                 .await
                 .unwrap()
                 .unwrap()

@@ -302,8 +302,18 @@ async fn enroll_inner<S: Store + 'static>(
         )
     })?;
     if !repo.exists(RepoKind::Manifests, &manifest_resource) {
+        let default_group = &app.config.enrollment.default_group;
         let mut manifest = Manifest::new();
-        manifest.included_manifests = vec![app.config.enrollment.default_group.clone()];
+        // Munki processes nothing under a primary manifest without catalogs (not even its
+        // includes), so the computer manifest names the default group's, as the Munki
+        // Enrollment Server's does.
+        manifest.catalogs = repo
+            .read_manifest(default_group)
+            .ok()
+            .map(|group| group.catalogs)
+            .filter(|catalogs| !catalogs.is_empty())
+            .unwrap_or_else(|| vec!["production".to_owned()]);
+        manifest.included_manifests = vec![default_group.clone()];
         repo.write_manifest(&manifest_name, &manifest)
             .map_err(|e| {
                 tracing::error!(error = %e, "writing the computer manifest failed");

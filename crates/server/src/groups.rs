@@ -16,7 +16,7 @@ use tessera_manifest::{Manifest, Repo, RepoKind, ResourceName, Section};
 pub const GROUPS_DIR: &str = "groups";
 
 /// Catalogs a new group searches: the same as the default group the data directory starts
-/// with, so that a computer manifest (which names no catalogs) finds the group's items.
+/// with (and the computer manifests enrollment writes).
 const NEW_GROUP_CATALOGS: &[&str] = &["production"];
 
 /// Longest group or item name accepted (a file name is at most 255 bytes on common file

@@ -38,6 +38,7 @@ pub mod catalog;
 pub mod checkin_cache;
 pub mod config;
 pub mod datadir;
+pub mod decide;
 pub mod download;
 pub mod enroll;
 pub mod files;

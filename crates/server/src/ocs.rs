@@ -1,7 +1,8 @@
 //! `POST /ocsinventory`: the OCS Inventory NG agent protocol.
 //!
-//! - PROLOG → the DOWNLOAD option with every package the device still needs; waiting
-//!   deployments become notified.
+//! - PROLOG → the DOWNLOAD option with every package the device still needs — those
+//!   assigned to it and those its manifest asks for ([`crate::decide`]) that have no result
+//!   yet; waiting deployments become notified.
 //! - INVENTORY → the facts it carries are stored; `NO_ACCOUNT_UPDATE`.
 //! - DOWNLOAD → the result is recorded (success or error by the console's rules); always
 //!   `200` with an empty body, as agents only look at the status.
@@ -198,7 +199,7 @@ async fn prolog<S: Store + 'static>(
     let device = caller.device(app, device_id).await?;
     let snapshot = app
         .store
-        .checkin_state(device)
+        .checkin_state(device, &|device| app.decided_packages(device))
         .await?
         .ok_or_else(|| tessera_store::Error::NotFound(format!("device {}", device.0)))?;
     app.store.touch(device, now);

@@ -90,8 +90,10 @@ pub async fn serve(
         ca_fingerprint: fingerprint(prepared.ca.root_der()),
         ca_file,
     };
+    let decisions = Repo::open(data.repo()).map_err(|e| Error::Repository(e.to_string()))?;
     let app = App::new(prepared.store, config, prepared.packages)
         .with_admin_token_hash(prepared.admin_token_hash)
+        .with_manifests(decisions)
         .with_enrollment(Enrollment {
             ca: prepared.ca,
             repo,
@@ -104,7 +106,8 @@ pub async fn serve(
         .shared();
     app.publish_crl(prepared.crl_der);
     app.publish_root_crl(prepared.root_crl_der);
-    let synced = crate::catalog::sync_packages(&app.store, &app.packages, app.now())
+    let synced = app
+        .packages_changed()
         .await
         .map_err(|e| Error::Store(e.to_string()))?;
     if !synced.added.is_empty() {
@@ -117,8 +120,10 @@ pub async fn serve(
     tracing::info!(https = %report.https, http = %report.http, "listening");
 
     let refresher = tokio::spawn(refresh_crls(Arc::clone(&app)));
+    let watcher = tokio::spawn(crate::decide::watch(Arc::clone(&app)));
     crate::service::run(app, tls, https, http, shutdown).await;
     refresher.abort();
+    watcher.abort();
     Ok(())
 }
 

@@ -133,6 +133,20 @@ async fn enrollment_end_to_end_with_token_rules() {
         manifest.included_manifests,
         vec!["groups/default".to_owned()]
     );
+    // Without catalogs of its own, Munki would process none of its includes.
+    assert_eq!(manifest.catalogs, vec!["production".to_owned()]);
+    let resolved =
+        tessera_manifest::resolve(&repo, "computers/C02A", &tessera_manifest::Facts::new())
+            .unwrap();
+    assert!(
+        !resolved
+            .warnings
+            .iter()
+            .any(|w| matches!(w, tessera_manifest::Warning::NoCatalogs { .. })),
+        "{:?}",
+        resolved.warnings
+    );
+    assert_eq!(resolved.manifests, ["computers/C02A", "groups/default"]);
     assert!(repo.exists(
         RepoKind::Manifests,
         &ResourceName::new("site_default").unwrap()

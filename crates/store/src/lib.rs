@@ -189,8 +189,12 @@ pub trait Store: Send + Sync {
         package_id: i64,
         now: OffsetDateTime,
     ) -> impl Future<Output = Result<()>> + Send;
-    /// Marks the waiting deployments among `package_ids` as notified. Concurrent calls may
-    /// be committed together (group commit); each returns once its own change is durable.
+    /// Marks `package_ids` notified for `device`: waiting deployments move to notified, and
+    /// a package the device has no deployment of yet gets one, notified (a package its
+    /// manifest asks for, offered for the first time; its history shows waiting, then
+    /// notified). Deployments with a result are left alone, and unknown packages skipped.
+    /// Concurrent calls may be committed together (group commit); each returns once its own
+    /// change is durable.
     fn mark_notified(
         &self,
         device: DeviceKey,
@@ -220,9 +224,10 @@ pub trait Store: Send + Sync {
         &self,
         device: DeviceKey,
     ) -> impl Future<Output = Result<Vec<Deployment>>> + Send;
-    /// A device and its deployments without a result (waiting or notified), by package, read
-    /// in one round trip (what a check-in needs); `None` if there is no such device.
-    fn device_with_pending(
+    /// A device and all its deployments, by package, read in one round trip (what a
+    /// check-in needs: pending ones are offered, settled ones are not decided again); `None`
+    /// if there is no such device.
+    fn device_with_deployments(
         &self,
         device: DeviceKey,
     ) -> impl Future<Output = Result<Option<(Device, Vec<Deployment>)>>> + Send;

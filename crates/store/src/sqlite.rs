@@ -739,7 +739,7 @@ impl Store for SqliteStore {
             .collect()
     }
 
-    async fn device_with_pending(
+    async fn device_with_deployments(
         &self,
         device: DeviceKey,
     ) -> Result<Option<(Device, Vec<Deployment>)>> {
@@ -747,8 +747,7 @@ impl Store for SqliteStore {
         let rows = sqlx::query(
             "SELECT devices.*, d.package_id AS pending_package, d.state AS pending_state,
                     d.code AS pending_code, d.updated_at AS pending_at
-               FROM devices LEFT JOIN deployments AS d
-                 ON d.device_id = devices.id AND d.state IN ('waiting', 'notified')
+               FROM devices LEFT JOIN deployments AS d ON d.device_id = devices.id
               WHERE devices.id = ?
               ORDER BY d.package_id",
         )
@@ -759,13 +758,13 @@ impl Store for SqliteStore {
             return Ok(None);
         };
         let record = device_from_row(first)?;
-        let mut pending = Vec::with_capacity(rows.len());
+        let mut deployments = Vec::with_capacity(rows.len());
         for row in &rows {
             let Some(package_id) = row.try_get::<Option<i64>, _>("pending_package")? else {
                 continue;
             };
             let state: String = row.try_get("pending_state")?;
-            pending.push(Deployment {
+            deployments.push(Deployment {
                 device,
                 package_id,
                 state: DeploymentState::parse(&state).ok_or_else(|| Error::Corrupt {
@@ -777,7 +776,7 @@ impl Store for SqliteStore {
                 updated_at: timestamp("deployments", "updated_at", row.try_get("pending_at")?)?,
             });
         }
-        Ok(Some((record, pending)))
+        Ok(Some((record, deployments)))
     }
 
     async fn deployment_history(
@@ -816,8 +815,8 @@ impl Store for SqliteStore {
     }
 }
 
-/// Marks every waiting deployment named in `batch` notified, in one transaction (two
-/// statements whatever the batch size). A pair named twice is written once, at its earliest
+/// Marks every deployment named in `batch` notified — waiting ones, and new ones for packages
+/// the device had none of — in one transaction (four statements whatever the batch size). A pair named twice is written once, at its earliest
 /// time, so that concurrent check-ins of one device leave one history row.
 async fn write_notified(writer: &SqlitePool, batch: &[NotifyRequest]) -> Result<()> {
     let mut pairs = BTreeMap::new();
@@ -845,7 +844,38 @@ async fn write_notified(writer: &SqlitePool, batch: &[NotifyRequest]) -> Result<
              WHERE d.device_id = json_extract(j.value, '$[0]')
                AND d.package_id = json_extract(j.value, '$[1]')
                AND d.state = 'waiting')";
+    // Packages with no deployment yet for the device (a manifest asks for them) start one,
+    // waiting, so that the statements below notify them like assigned ones. Pairs whose
+    // package or device has gone are skipped rather than failing the whole batch.
+    const FRESH: &str = "WITH fresh AS MATERIALIZED (
+            SELECT json_extract(j.value, '$[0]') AS device_id,
+                   json_extract(j.value, '$[1]') AS package_id,
+                   json_extract(j.value, '$[2]') AS at
+              FROM json_each(?) AS j
+             WHERE NOT EXISTS (SELECT 1 FROM deployments AS d
+                                WHERE d.device_id = json_extract(j.value, '$[0]')
+                                  AND d.package_id = json_extract(j.value, '$[1]'))
+               AND EXISTS (SELECT 1 FROM packages AS p WHERE p.id = json_extract(j.value, '$[1]'))
+               AND EXISTS (SELECT 1 FROM devices AS v WHERE v.id = json_extract(j.value, '$[0]')))";
     let mut tx = writer.begin().await?;
+    sqlx::query(&format!(
+        "{FRESH}
+         INSERT INTO deployment_history (device_id, package_id, state, code, at)
+         SELECT device_id, package_id, 'waiting', NULL, at FROM fresh
+          ORDER BY device_id, package_id"
+    ))
+    .bind(&triples)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(&format!(
+        "{FRESH}
+         INSERT INTO deployments (device_id, package_id, state, code, updated_at)
+         SELECT device_id, package_id, 'waiting', NULL, at FROM fresh WHERE true
+             ON CONFLICT (device_id, package_id) DO NOTHING"
+    ))
+    .bind(&triples)
+    .execute(&mut *tx)
+    .await?;
     sqlx::query(&format!(
         "{MATCHED}
          INSERT INTO deployment_history (device_id, package_id, state, code, at)

@@ -465,7 +465,7 @@ async fn batched_contacts_never_move_backwards() {
 }
 
 #[tokio::test]
-async fn a_device_is_read_with_its_pending_deployments() {
+async fn a_device_is_read_with_all_its_deployments() {
     let store = SqliteStore::in_memory().await.unwrap();
     for id in 1..=3 {
         store.put_package(&package(id)).await.unwrap();
@@ -479,24 +479,83 @@ async fn a_device_is_read_with_its_pending_deployments() {
         .record_result(keys[0], 3, DeploymentState::Error, "ERR_X", T0)
         .await
         .unwrap();
-    let (device, pending) = store.device_with_pending(keys[0]).await.unwrap().unwrap();
-    assert_eq!(device, store.device(keys[0]).await.unwrap().unwrap());
-    let expected: Vec<_> = store
-        .deployments_for(keys[0])
+    let (device, deployments) = store
+        .device_with_deployments(keys[0])
         .await
         .unwrap()
-        .into_iter()
-        .filter(|d| !d.state.is_final())
-        .collect();
-    assert_eq!(pending, expected);
-    assert_eq!(pending.len(), 2);
-    let (_, none) = store.device_with_pending(keys[1]).await.unwrap().unwrap();
+        .unwrap();
+    assert_eq!(device, store.device(keys[0]).await.unwrap().unwrap());
+    assert_eq!(deployments, store.deployments_for(keys[0]).await.unwrap());
+    let states: Vec<_> = deployments.iter().map(|d| d.state).collect();
+    assert_eq!(
+        states,
+        [
+            DeploymentState::Waiting,
+            DeploymentState::Notified,
+            DeploymentState::Error
+        ]
+    );
+    let (_, none) = store
+        .device_with_deployments(keys[1])
+        .await
+        .unwrap()
+        .unwrap();
     assert!(none.is_empty());
     assert!(
         store
-            .device_with_pending(DeviceKey(999))
+            .device_with_deployments(DeviceKey(999))
             .await
             .unwrap()
             .is_none()
     );
+}
+
+/// A package a manifest asks for has no deployment until it is first offered: the
+/// notification starts one (history: waiting, then notified), leaves results alone and
+/// skips packages that do not exist.
+#[tokio::test]
+async fn notifying_a_package_without_a_deployment_starts_one() {
+    let store = SqliteStore::in_memory().await.unwrap();
+    for id in 1..=3 {
+        store.put_package(&package(id)).await.unwrap();
+    }
+    let keys = futures_keys(&store, 1).await;
+    let device = keys[0];
+    store.assign(device, 3, T0).await.unwrap();
+    store
+        .record_result(device, 3, DeploymentState::Success, "SUCCESS", T0)
+        .await
+        .unwrap();
+    let later = T0 + Duration::minutes(5);
+    store
+        .mark_notified(device, &[1, 2, 3, 404], later)
+        .await
+        .unwrap();
+    let deployments = store.deployments_for(device).await.unwrap();
+    let summary: Vec<_> = deployments
+        .iter()
+        .map(|d| (d.package_id, d.state, d.updated_at))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (1, DeploymentState::Notified, later),
+            (2, DeploymentState::Notified, later),
+            (3, DeploymentState::Success, T0)
+        ]
+    );
+    let history: Vec<_> = store
+        .deployment_history(device, 1)
+        .await
+        .unwrap()
+        .iter()
+        .map(|h| h.state)
+        .collect();
+    assert_eq!(
+        history,
+        [DeploymentState::Waiting, DeploymentState::Notified]
+    );
+    // Twice is once.
+    store.mark_notified(device, &[1], later).await.unwrap();
+    assert_eq!(store.deployment_history(device, 1).await.unwrap().len(), 2);
 }
