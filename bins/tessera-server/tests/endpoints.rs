@@ -759,6 +759,7 @@ fn ocs(ctx: &Ctx, a: &Device, scratch: &Path) -> u64 {
     let text = reply.text();
     for line in [
         "tessera_ocs_checkins_total 3\n",
+        "tessera_ocs_results_total 1\n",
         "tessera_deployments{state=\"success\"} 1\n",
         "tessera_deployments{state=\"notified\"} 0\n",
     ] {
@@ -789,6 +790,9 @@ fn package_files(ctx: &Ctx, a: &Device, package: u64) {
     }
     let mut reassembled = Vec::new();
     for (path, expected) in &files {
+        // Without the OCS compatibility path, package files are for enrolled devices.
+        let anonymous = ctx.get(None, path, &[]);
+        assert_eq!(anonymous.status, 401, "{S}: {path} without a certificate");
         let full = ctx.get(Some(a), path, &[]);
         assert_eq!(full.status, 200, "{S}: {path}: {}", full.text());
         assert_eq!(

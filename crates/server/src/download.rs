@@ -3,20 +3,23 @@
 //! A fragment is served as a window of the one stored archive (no split copies), with an
 //! exact `Content-Length`, validators and range support from [`crate::files`]. The path
 //! parameters are parsed as numbers before any file is touched, so no request can name a
-//! file outside the package directory.
+//! file outside the package directory. Over HTTPS a device certificate is required unless
+//! the OCS compatibility path (`ocs.compat`) is on; plain HTTP serves `PROTO=HTTP`
+//! fragments to anyone, as OCS does.
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::{Extension, Router};
 use http::{HeaderMap, Method, StatusCode};
 use tessera_package::{INFO_FILE, PackageId, Protocol};
 use tessera_store::Store;
 
 use crate::app::App;
 use crate::files::{self, Window};
+use crate::tls::ClientCertificate;
 
 /// Which listener a route set is for: plain HTTP serves only fragments of packages whose
 /// `info` says `PROTO=HTTP`; `info` itself always goes over HTTPS, as OCS agents expect.
@@ -30,18 +33,31 @@ pub enum Listener {
 
 /// The download routes for `listener`.
 pub fn routes<S: Store + 'static>(listener: Listener) -> Router<Arc<App<S>>> {
-    let handler =
-        move |state, path, method, headers| file::<S>(state, path, method, headers, listener);
+    let handler = move |state, certificate, path, method, headers| {
+        file::<S>(state, certificate, path, method, headers, listener)
+    };
     Router::new().route("/download/{id}/{file}", get(handler))
 }
 
 async fn file<S: Store>(
     State(app): State<Arc<App<S>>>,
+    certificate: Option<Extension<ClientCertificate>>,
     Path((id, file)): Path<(String, String)>,
     method: Method,
     headers: HeaderMap,
     listener: Listener,
 ) -> Response {
+    // Over HTTPS, package files are for enrolled devices, like the Munki repository —
+    // unless unmodified OCS agents, which have no certificate, are served.
+    let certified = certificate.is_some_and(|Extension(ClientCertificate(c))| c.is_some());
+    if listener == Listener::Https && !certified && !app.config.ocs.compat {
+        return (
+            StatusCode::UNAUTHORIZED,
+            "package files need a device certificate; set `ocs.compat = true` in config.toml \
+             to serve unmodified OCS agents\n",
+        )
+            .into_response();
+    }
     let Ok(id) = id.parse::<PackageId>() else {
         return (StatusCode::NOT_FOUND, "no such package: IDs are numbers\n").into_response();
     };

@@ -107,9 +107,12 @@ async fn ocsinventory<S: Store + 'static>(
             device_id,
             package,
             result,
-        } => download_result(&app, caller, &device_id, package, &result)
-            .await
-            .map(|()| empty_ok()),
+        } => {
+            Metrics::count(&app.metrics.results);
+            download_result(&app, caller, &device_id, package, &result)
+                .await
+                .map(|()| empty_ok())
+        }
         Request::Other { query } => {
             tracing::debug!(%query, "OCS query not handled");
             Ok(empty_ok())

@@ -63,12 +63,10 @@ async fn fixture(protocol: Protocol) -> Fixture {
         &payload,
         ("1.0", 5, action, protocol),
     );
-    let app = App::new(
-        SqliteStore::in_memory().await.unwrap(),
-        Config::default(),
-        repository,
-    )
-    .shared();
+    // Requests here carry no client certificate: the OCS compatibility path serves them.
+    let mut config = Config::default();
+    config.ocs.compat = true;
+    let app = App::new(SqliteStore::in_memory().await.unwrap(), config, repository).shared();
     Fixture {
         _dir: dir,
         payload,
@@ -213,4 +211,29 @@ async fn packages_on_disk_are_recorded_once_and_broken_ones_reported() {
         .await
         .unwrap();
     assert!(again.added.is_empty());
+}
+
+/// Without the OCS compatibility path, package files over HTTPS are for devices with a
+/// certificate, like the Munki repository.
+#[tokio::test]
+async fn https_package_files_need_a_certificate_unless_ocs_compat() {
+    let f = fixture(Protocol::Https).await;
+    let app = App::new(
+        SqliteStore::in_memory().await.unwrap(),
+        Config::default(),
+        Repository::new(f._dir.path().join("repo/download")),
+    )
+    .shared();
+    let strict = routes::<SqliteStore>(Listener::Https).with_state(app);
+    for file in ["info".to_owned(), format!("{}-1", f.id)] {
+        let uri = format!("/download/{}/{file}", f.id);
+        let (status, _, body) = get(&strict, &uri, &[]).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{uri}");
+        assert!(
+            String::from_utf8_lossy(&body).contains("ocs.compat"),
+            "{uri}"
+        );
+        let (status, _, _) = get(&f.https, &uri, &[]).await;
+        assert_eq!(status, StatusCode::OK, "{uri} with ocs.compat");
+    }
 }
