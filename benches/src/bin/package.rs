@@ -4,6 +4,8 @@
 //! the same run, each in its own process with a warm page cache:
 //! - baseline: `md5sum FILE && split -n N FILE` (N = the number of 1 MiB fragments);
 //! - floor: `md5sum FILE` alone;
+//! - our MD5 engine alone (`Md5Hasher` over 64 KiB reads, as the build's reading thread
+//!   does), the build's lower bound;
 //! - ours: `Repository::build` (MD5 + whole SHA-256 + per-fragment SHA-256 on two cores,
 //!   stored archive, published atomically), in both durability modes: `write-back` (the
 //!   archive left to the page cache, like `split`) and `synced` (fsync'd before publishing);
@@ -11,7 +13,7 @@
 //!
 //! Run: `cargo run --release -p tessera-benches --bin package [-- SIZE_MIB RUNS]`.
 
-use std::io::{BufWriter, Write};
+use std::io::{BufWriter, Read, Write};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant, UNIX_EPOCH};
@@ -19,8 +21,8 @@ use std::time::{Duration, Instant, UNIX_EPOCH};
 use anyhow::{Context, bail};
 use tessera_benches::{Measurement, ratio_line};
 use tessera_package::{
-    Action, DEFAULT_FRAGMENT_SIZE, Durability, Label, Notification, PackageSpec, PayloadSource,
-    Priority, Protocol, Repository,
+    Action, DEFAULT_FRAGMENT_SIZE, Durability, Label, Md5Hasher, Notification, PackageSpec,
+    PayloadSource, Priority, Protocol, Repository,
 };
 
 fn main() -> anyhow::Result<()> {
@@ -32,6 +34,9 @@ fn main() -> anyhow::Result<()> {
             Durability::Synced
         };
         return child_build(Path::new(&args[2]), Path::new(&args[3]), durability);
+    }
+    if args.get(1).map(String::as_str) == Some("--child-md5") {
+        return child_md5(Path::new(&args[2]));
     }
     let size_mib: u64 = args.get(1).map_or(Ok(1024), |s| s.parse())?;
     let runs: usize = args.get(2).map_or(Ok(3), |s| s.parse())?;
@@ -55,6 +60,8 @@ fn main() -> anyhow::Result<()> {
     let mut ours_synced = Vec::new();
     let mut baseline = Vec::new();
     let mut md5_only = Vec::new();
+    let mut engine_only = Vec::new();
+    let mut expected_md5 = None;
     let mut peak_kib = 0u64;
     // Other work on a 2-core machine shows up in every figure: say how busy it was.
     let load_before = load_average();
@@ -76,10 +83,26 @@ fn main() -> anyhow::Result<()> {
 
         settle()?;
         let start = Instant::now();
-        run(Command::new("md5sum")
-            .arg(&payload)
-            .stdout(std::process::Stdio::null()))?;
+        let out = Command::new("md5sum").arg(&payload).output()?;
         md5_only.push(start.elapsed());
+        if !out.status.success() {
+            bail!("md5sum failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        let reference = String::from_utf8(out.stdout)?
+            .split_whitespace()
+            .next()
+            .context("md5sum printed nothing")?
+            .to_owned();
+        let expected = expected_md5.get_or_insert(reference);
+
+        settle()?;
+        let start = Instant::now();
+        let out = Command::new(&me)
+            .arg("--child-md5")
+            .arg(&payload)
+            .output()?;
+        engine_only.push(start.elapsed());
+        check_md5(&out, expected, "MD5 engine")?;
 
         // The two modes swap places every run: whichever runs right after a contender's
         // files were deleted pays for that file system's online discard (see
@@ -100,19 +123,18 @@ fn main() -> anyhow::Result<()> {
                 .output()?;
             let elapsed = start.elapsed();
             samples.push(elapsed);
-            if !out.status.success() {
-                bail!("build failed: {}", String::from_utf8_lossy(&out.stderr));
-            }
+            check_md5(&out, expected, "build")?;
             let text = String::from_utf8(out.stdout)?;
             let cpu = text
                 .lines()
                 .find_map(|l| l.strip_prefix("CPU="))
                 .unwrap_or("?");
             println!(
-                "run {run_index}: {mode} build {:.3}s (CPU {cpu}); md5sum && split {:.3}s; md5sum {:.3}s",
+                "run {run_index}: {mode} build {:.3}s (CPU {cpu}); md5sum && split {:.3}s; md5sum {:.3}s; MD5 engine {:.3}s",
                 elapsed.as_secs_f64(),
                 baseline.last().map_or(0.0, Duration::as_secs_f64),
                 md5_only.last().map_or(0.0, Duration::as_secs_f64),
+                engine_only.last().map_or(0.0, Duration::as_secs_f64),
             );
             let kib = text
                 .lines()
@@ -126,6 +148,8 @@ fn main() -> anyhow::Result<()> {
     let ours_synced = Measurement::from_samples("tessera package build (fsync'd)", ours_synced);
     let baseline = Measurement::from_samples("md5sum && split -n", baseline);
     let md5_only = Measurement::from_samples("md5sum alone", md5_only);
+    let engine_only = Measurement::from_samples("our MD5 engine alone", engine_only);
+    println!("{}", ratio_line(&engine_only, &md5_only));
     println!("{}", ratio_line(&ours, &baseline));
     println!("{}", ratio_line(&ours, &md5_only));
     println!("{}", ratio_line(&ours_synced, &baseline));
@@ -143,6 +167,38 @@ fn main() -> anyhow::Result<()> {
         "load average at start: {load_before}; at end: {}",
         load_average()
     );
+    Ok(())
+}
+
+/// The child printed `md5=HEX` and it is `expected` (what `md5sum` printed).
+fn check_md5(out: &std::process::Output, expected: &str, what: &str) -> anyhow::Result<()> {
+    if !out.status.success() {
+        bail!("{what} failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let got = text
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("md5="))
+        .with_context(|| format!("{what} printed no md5="))?;
+    if got != expected {
+        bail!("{what} computed MD5 {got}, md5sum says {expected}");
+    }
+    Ok(())
+}
+
+/// Reads `payload` as the build's reading thread does (64 KiB at a time) through our MD5.
+fn child_md5(payload: &Path) -> anyhow::Result<()> {
+    let mut file = std::fs::File::open(payload)?;
+    let mut buffer = vec![0u8; 64 * 1024];
+    let mut hasher = Md5Hasher::new();
+    loop {
+        let n = file.read(&mut buffer)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+    }
+    println!("md5={}", hasher.finalize());
     Ok(())
 }
 

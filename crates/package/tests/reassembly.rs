@@ -202,6 +202,17 @@ fn digests_agree_with_md5sum_and_sha256sum() {
     // The OCS agent's view: fragments as `split` would cut them, concatenated, have the MD5.
     let stored = repo.load(package.id()).unwrap();
     assert_eq!(fs::read(stored.archive_path()).unwrap(), data);
+    // The archive was preallocated from the payload's size: no blocks reserved past it.
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        let meta = fs::metadata(stored.archive_path()).unwrap();
+        assert!(
+            meta.blocks() * 512 < data.len() as u64 + (64 << 10),
+            "{} bytes allocated for {}",
+            meta.blocks() * 512,
+            data.len()
+        );
+    }
     for (fragment, digest) in package.integrity().fragments() {
         let piece = dir.path().join(format!("piece-{}", fragment.number));
         fs::write(
