@@ -522,3 +522,29 @@ fn renewal_by_command_and_at_check_in_replaces_the_certificate() {
             .success()
     );
 }
+
+/// The manifest decides: a package named in the default group (which every enrolled
+/// device's computer manifest includes) is delivered without any assignment, once.
+#[test]
+fn a_package_named_in_the_default_group_is_deployed_without_an_assignment() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, agent, _device) = enrolled(dir.path(), 1);
+    let (id, ran) = counting_package(&server, dir.path(), "hello", "", 1000, 3);
+    let (status, edited) = server.api(
+        "POST",
+        "/api/v1/groups/default/items",
+        Some(&json!({"add": ["hello"]})),
+    );
+    assert_eq!(status, 200, "{edited}");
+
+    let output = agent.run(&["run", "--once", "--json"]);
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(summary["results"].as_array().unwrap().len(), 1, "{summary}");
+    assert_eq!(server.codes(id), json!({"SUCCESS": 1}));
+    assert_eq!(lines(&ran), 1);
+
+    // Decided once: the next check-in offers nothing and runs nothing.
+    agent.run(&["run", "--once"]);
+    assert_eq!(lines(&ran), 1);
+    assert_eq!(server.codes(id), json!({"SUCCESS": 1}));
+}

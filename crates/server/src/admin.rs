@@ -476,6 +476,11 @@ async fn edit_group<S: Store + 'static>(
     })
     .await?;
     app.manifests_changed();
+    // The items may name packages built since the watcher last looked: record them now, so
+    // the next check-in is offered what the group asks for.
+    if let Err(error) = app.packages_changed().await {
+        tracing::warn!(%error, "could not record new packages; the watcher will retry");
+    }
     tracing::info!(group = %edited.group.manifest, added = ?edited.added, removed = ?edited.removed, "group manifest edited");
     Ok(Json(edited))
 }
