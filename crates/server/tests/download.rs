@@ -15,7 +15,7 @@ use tessera_store::SqliteStore;
 use tower::ServiceExt as _;
 
 struct Fixture {
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     payload: Vec<u8>,
     id: String,
     https: axum::Router,
@@ -68,7 +68,7 @@ async fn fixture(protocol: Protocol) -> Fixture {
     config.ocs.compat = true;
     let app = App::new(SqliteStore::in_memory().await.unwrap(), config, repository).shared();
     Fixture {
-        _dir: dir,
+        dir,
         payload,
         id: package.id().to_string(),
         https: routes::<SqliteStore>(Listener::Https).with_state(Arc::clone(&app)),
@@ -221,7 +221,7 @@ async fn https_package_files_need_a_certificate_unless_ocs_compat() {
     let app = App::new(
         SqliteStore::in_memory().await.unwrap(),
         Config::default(),
-        Repository::new(f._dir.path().join("repo/download")),
+        Repository::new(f.dir.path().join("repo/download")),
     )
     .shared();
     let strict = routes::<SqliteStore>(Listener::Https).with_state(app);
