@@ -528,7 +528,7 @@ fn renewal_by_command_and_at_check_in_replaces_the_certificate() {
 #[test]
 fn a_package_named_in_the_default_group_is_deployed_without_an_assignment() {
     let dir = tempfile::tempdir().unwrap();
-    let (server, agent, _device) = enrolled(dir.path(), 1);
+    let (server, agent, device) = enrolled(dir.path(), 1);
     let (id, ran) = counting_package(&server, dir.path(), "hello", "", 1000, 3);
     let (status, edited) = server.api(
         "POST",
@@ -536,6 +536,20 @@ fn a_package_named_in_the_default_group_is_deployed_without_an_assignment() {
         Some(&json!({"add": ["hello"]})),
     );
     assert_eq!(status, 200, "{edited}");
+
+    // The admin API explains the decision: which package, from which manifest.
+    let (status, why) = server.api("GET", &format!("/api/v1/devices/{device}/decisions"), None);
+    assert_eq!(status, 200, "{why}");
+    assert_eq!(why["manifest"], "computers/E2E-SERIAL-1");
+    assert_eq!(
+        why["packages"],
+        json!([{"id": id, "name": "hello", "version": "1.0"}])
+    );
+    let install = &why["resolved"]["managed_installs"][0];
+    assert_eq!(install["name"], "hello");
+    let source = install["source"].as_u64().unwrap();
+    let source = &why["resolved"]["sources"][usize::try_from(source).unwrap()];
+    assert_eq!(source["manifest"], "groups/default");
 
     let output = agent.run(&["run", "--once", "--json"]);
     let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();

@@ -30,6 +30,10 @@ pub fn routes<S: Store + 'static>(app: Arc<App<S>>) -> Router<Arc<App<S>>> {
         .route("/api/v1/devices/{key}", get(show_device::<S>))
         .route("/api/v1/devices/{key}/revoke", post(revoke_device::<S>))
         .route(
+            "/api/v1/devices/{key}/decisions",
+            get(device_decisions::<S>),
+        )
+        .route(
             "/api/v1/tokens",
             get(list_tokens::<S>).post(create_token::<S>),
         )
@@ -174,6 +178,66 @@ async fn show_device<S: Store>(
     Ok(Json(DeviceDetail {
         device,
         deployments,
+    }))
+}
+
+/// What a device's manifest asks for, and why: the answer to "why does (or doesn't) this
+/// device get that package?".
+#[derive(Debug, Serialize)]
+pub struct DeviceDecisions {
+    /// The device's primary manifest.
+    pub manifest: String,
+    /// The packages its manifest asks for, in Munki's order.
+    pub packages: Vec<DecidedPackage>,
+    /// The full resolution: managed installs with the manifest and conditions that listed
+    /// each, and Munki's warnings (items with no package, missing catalogs, bad conditions).
+    pub resolved: Option<tessera_manifest::Resolved>,
+    /// Why resolution failed (missing manifest, include cycle, unreadable file).
+    pub error: Option<String>,
+}
+
+/// A package a manifest asks for.
+#[derive(Debug, Serialize)]
+pub struct DecidedPackage {
+    /// Package ID.
+    pub id: i64,
+    /// Its name and version, when the store knows it.
+    pub name: Option<String>,
+    /// Its version.
+    pub version: Option<String>,
+}
+
+async fn device_decisions<S: Store + 'static>(
+    State(app): State<Arc<App<S>>>,
+    Path(key): Path<i64>,
+) -> ApiResult<DeviceDecisions> {
+    let device = app
+        .store
+        .device(DeviceKey(key))
+        .await?
+        .ok_or_else(|| Failure::not_found(&format!("device {key}")))?;
+    let Some(decisions) = app.decisions.as_ref() else {
+        return Err(Failure::new(
+            StatusCode::CONFLICT,
+            "no_manifests",
+            "this server decides deployments from assignments only",
+        ));
+    };
+    let decided = decisions.decide(&device, app.now());
+    let mut packages = Vec::with_capacity(decided.packages.len());
+    for id in decided.packages {
+        let record = app.store.package(id).await?;
+        packages.push(DecidedPackage {
+            id,
+            name: record.as_ref().map(|r| r.name.clone()),
+            version: record.map(|r| r.version),
+        });
+    }
+    Ok(Json(DeviceDecisions {
+        manifest: device.manifest,
+        packages,
+        resolved: decided.resolved,
+        error: decided.error,
     }))
 }
 
