@@ -231,20 +231,37 @@ async fn scenario(
         enrolled.hostname, enrolled.manifest
     ));
 
+    // No assignment: the package is named in the group every computer manifest includes,
+    // and the server decides from the manifest (docs/server.md, "What a device is offered").
+    admin
+        .post("/api/v1/groups/default/items", &json!({"add": ["hello"]}))
+        .await?;
+    narrator.step(
+        "added \"hello\" to the group manifest groups/default (POST /api/v1/groups/default/items)",
+    );
     let devices = admin.get("/api/v1/devices").await?;
     let device = devices
         .as_array()
         .and_then(|d| d.iter().find(|d| d["serial"] == "DEMO-0001"))
         .and_then(|d| d["key"].as_i64())
         .context("the enrolled device is not listed")?;
-    admin
-        .post(
-            "/api/v1/assignments",
-            &json!({"device": device, "package": id}),
-        )
+    let why = admin
+        .get(&format!("/api/v1/devices/{device}/decisions"))
         .await?;
+    let chain = why["resolved"]["manifests"]
+        .as_array()
+        .map(|m| {
+            m.iter()
+                .filter_map(serde_json::Value::as_str)
+                .collect::<Vec<_>>()
+                .join(" -> ")
+        })
+        .unwrap_or_default();
+    if why["packages"][0]["id"] != json!(id) {
+        bail!("the server did not decide to offer package {id}: {why}");
+    }
     narrator.step(&format!(
-        "assigned package {id} to device {device} (POST /api/v1/assignments)"
+        "the server resolves {chain} and decides: hello 1.0 = package {id} (GET /api/v1/devices/{device}/decisions)"
     ));
 
     narrator.step("agent: checking in over mTLS (OCS PROLOG)");

@@ -92,6 +92,7 @@ fn demo_deploys_a_package_end_to_end_and_cleans_up() {
     );
     for step in [
         "made a single-use enrollment token",
+        "computers/DEMO-0001 -> groups/default and decides: hello 1.0",
         "fragment 5/5 downloaded, SHA-256 verified",
         "result SUCCESS acknowledged by the server",
         "\"hello from a Tessera package\"",
