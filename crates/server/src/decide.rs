@@ -293,6 +293,11 @@ fn hash_file(path: &Path, hasher: &mut impl std::hash::Hasher) {
 /// forgets them and every decision made from them; when packages appeared or changed,
 /// records them (as at start-up) and decides again.
 pub async fn watch<S: Store + 'static>(app: Arc<App<S>>) {
+    watch_every(app, REPOSITORY_CHECK_INTERVAL).await;
+}
+
+/// [`watch`] with another interval (tests).
+pub async fn watch_every<S: Store + 'static>(app: Arc<App<S>>, interval: Duration) {
     let Some(decisions) = app.decisions.as_ref() else {
         return;
     };
@@ -306,19 +311,22 @@ pub async fn watch<S: Store + 'static>(app: Arc<App<S>>) {
         return;
     };
     loop {
-        tokio::time::sleep(REPOSITORY_CHECK_INTERVAL).await;
+        tokio::time::sleep(interval).await;
         let Ok(now) = read().await else {
             return;
         };
-        if now.packages != seen.packages {
-            if let Err(error) = app.packages_changed().await {
-                tracing::warn!(%error, "could not record the packages on disk; will retry");
-                continue;
-            }
-        } else if now.manifests != seen.manifests {
+        if now.manifests != seen.manifests {
             app.manifests_changed();
+            seen.manifests = now.manifests;
         }
-        seen = now;
+        if now.packages != seen.packages {
+            match app.packages_changed().await {
+                Ok(_) => seen.packages = now.packages,
+                Err(error) => {
+                    tracing::warn!(%error, "could not record the packages on disk; will retry");
+                }
+            }
+        }
     }
 }
 

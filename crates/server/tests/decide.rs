@@ -289,3 +289,59 @@ async fn a_missing_manifest_offers_assignments_only() {
         .unwrap();
     assert_eq!(offers(&s.router).await, [20]);
 }
+
+/// Files changed behind the server's back — a manifest from `git pull`, a package built by
+/// the CLI — are noticed by the repository watcher and decided from.
+#[tokio::test]
+async fn the_watcher_sees_files_changed_behind_the_servers_back() {
+    use tessera_package::{
+        Action, Label, Notification, PackageSpec, PayloadSource, Priority, Protocol,
+    };
+
+    let s = setup().await;
+    assert_eq!(offers(&s.router).await, [11]);
+    let watcher = tokio::spawn(tessera_server::decide::watch_every(
+        Arc::clone(&s.app),
+        std::time::Duration::from_millis(20),
+    ));
+    // Let it take its first look before anything changes.
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+
+    let built = s
+        .app
+        .packages
+        .build(
+            PackageSpec {
+                label: Label::new("fresh", "3.0").unwrap(),
+                priority: Priority::new(5).unwrap(),
+                action: Action::execute("true").unwrap(),
+                protocol: Protocol::Https,
+                notification: Notification::default(),
+            },
+            PayloadSource::Reader(&mut &b"payload"[..]),
+            1024,
+            std::time::SystemTime::now(),
+            &mut |_| {},
+        )
+        .unwrap();
+    let fresh = i64::try_from(built.id().get()).unwrap();
+    write_manifest(&s.repo, "groups/linux", &[], &[], &["editor", "fresh"], "");
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let offered = offers(&s.router).await;
+        if offered == [11, fresh] {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the watcher did not pick up the new manifest and package: {offered:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(
+        s.app.store.package(fresh).await.unwrap().is_some(),
+        "recorded in the store"
+    );
+    watcher.abort();
+}
