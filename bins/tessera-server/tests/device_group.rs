@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common::{BIN, Server, csr, https_post, https_request, start, stop};
+use common::{BIN, Server, admin_token, csr, https_post, https_request, start, stop};
 use serde_json::Value;
 
 fn cli(data: &Path, args: &[&str]) -> Output {
@@ -43,16 +43,6 @@ fn fails(data: &Path, args: &[&str]) -> String {
 
 fn json(data: &Path, args: &[&str]) -> Value {
     serde_json::from_str(&ok(data, args)).unwrap()
-}
-
-fn admin_token(server: &Server) -> String {
-    server
-        .output
-        .iter()
-        .find_map(|line| line.split("admin token").nth(1))
-        .and_then(|rest| rest.split_whitespace().last())
-        .expect("the first run prints the admin token")
-        .to_owned()
 }
 
 fn admin_get(server: &Server, data: &Path, path: &str) -> (u16, Value) {

@@ -104,13 +104,7 @@ pub fn https_post(addr: &str, ca_file: &Path, path: &str, body: &str) -> (u16, S
 
 /// A PEM CSR (ECDSA P-256) naming `name` in CN and SAN, as an enrolling device sends it.
 pub fn csr(name: &str) -> String {
-    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
-    let mut params = rcgen::CertificateParams::new(vec![name.to_owned()]).unwrap();
-    params.distinguished_name = rcgen::DistinguishedName::new();
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, name);
-    params.serialize_request(&key).unwrap().pem().unwrap()
+    csr_and_key(name).0
 }
 
 /// [`csr`] with the private key kept: `(csr_pem, key_pem)`, for tests that then present
