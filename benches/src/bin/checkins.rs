@@ -1,17 +1,26 @@
 //! OCS PROLOG check-ins per second over TLS with keep-alive, against the server's real
-//! HTTPS stack and SQLite store: 10,000 registered devices, 20 packages each.
+//! HTTPS stack and SQLite store: 10,000 registered devices, 20 packages each (issue #9).
+//!
+//! Two modes, both run by default, each on a fresh store:
+//! - `--manifests` (the main case): each device has its own `computers/<serial>` manifest
+//!   including `groups/default`, whose `managed_installs` name `pkg01..pkg10` and whose
+//!   conditional item (true for every bench device) names `pkg11..pkg20`; the server
+//!   decides offers from them as `serve` does (`App::with_manifests`). A device's first
+//!   check-in resolves its manifest and creates and notifies its 20 deployments.
+//! - `--assignments`: the 20 packages assigned to every device beforehand, no manifests.
 //!
 //! Baseline, in the same run: the same TLS listener, HTTP stack and client load answering a
 //! fixed body without touching the store — the floor our check-in logic sits on. The ratio
 //! is how much slower a real check-in is than that floor.
 //!
-//! Two Tessera phases: the first round (every device checks in once, so each check-in reads
-//! the device from the store and durably marks its 20 deployments notified), then the
+//! Per mode, two phases: the first round (every device checks in once, so each check-in
+//! reads the device from the store and durably writes its 20 notifications), then the
 //! steady state (timed, devices round-robin: what a fleet does between deployments), run in
 //! one-second slices alternating with the baseline's.
 //!
-//! Run: `cargo run --release -p tessera-benches --bin checkins [-- DEVICES CONNECTIONS SECONDS]`
+//! Run: `cargo run --release -p tessera-benches --bin checkins [-- [--manifests | --assignments] [DEVICES [CONNECTIONS [SECONDS]]]]`
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,6 +28,7 @@ use axum::Router;
 use axum::routing::post;
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+use tessera_manifest::{Condition, ConditionalItem, Manifest, Repo, Section};
 use tessera_protocol::body::encode_zlib;
 use tessera_server::app::App;
 use tessera_server::config::Config;
@@ -205,60 +215,279 @@ fn loadavg() -> String {
     )
 }
 
+/// Which decisions the bench exercises.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Each device has its own `computers/<serial>` manifest including `groups/default`,
+    /// which lists the 20 packages (10 behind a condition every device meets): the first
+    /// check-in resolves the manifest and creates and notifies 20 deployments.
+    Manifests,
+    /// 20 packages explicitly assigned to each device beforehand (no manifests): the first
+    /// check-in notifies 20 waiting deployments.
+    Assignments,
+}
+
+impl Mode {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Manifests => "manifests",
+            Self::Assignments => "assignments",
+        }
+    }
+
+    fn first_round(self) -> &'static str {
+        match self {
+            Self::Manifests => {
+                "each device once: manifest resolved, 20 deployments created and notified"
+            }
+            Self::Assignments => "each device once: 20 assigned deployments notified",
+        }
+    }
+}
+
+/// Writes the repository: `groups/default` listing `pkg01..pkg10` and, behind a condition
+/// every bench device meets, `pkg11..pkg20`; `site_default` and one computer manifest per
+/// device including it, as enrollment writes them.
+fn write_repository(root: &Path, devices: usize) -> Repo {
+    let repo = Repo::create(root).expect("repository");
+    let mut group = Manifest::new();
+    group.catalogs = vec!["production".into()];
+    let half = PACKAGES / 2;
+    *group.section_mut(Section::ManagedInstalls) = (1..=half).map(package_name).collect();
+    let mut body = Manifest::new();
+    *body.section_mut(Section::ManagedInstalls) = (half + 1..=PACKAGES).map(package_name).collect();
+    group.conditional_items.push(ConditionalItem {
+        // Evaluated per device against its facts (`os_vers` from enrollment, `hostname`).
+        condition: Some(Condition::new(
+            r#"os_vers_major >= 12 AND hostname BEGINSWITH "bench""#,
+        )),
+        body,
+    });
+    repo.write_manifest("groups/default", &group)
+        .expect("group manifest");
+    let mut computer = Manifest::new();
+    computer.catalogs = vec!["production".into()];
+    computer.included_manifests = vec!["groups/default".into()];
+    repo.write_manifest("site_default", &computer)
+        .expect("site_default");
+    // 10,000 small files, one per device, as enrollment leaves them. Written without the
+    // repository's per-file fsync, which only slows the set-up.
+    let bytes = computer.to_xml().expect("manifest xml");
+    let computers = root.join("manifests/computers");
+    std::fs::create_dir_all(&computers).expect("computers dir");
+    for i in 0..devices {
+        std::fs::write(computers.join(serial(i)), &bytes).expect("computer manifest");
+    }
+    repo
+}
+
+fn package_name(id: i64) -> String {
+    format!("pkg{id:02}")
+}
+
+fn serial(i: usize) -> String {
+    format!("BENCH{i:06}")
+}
+
+/// A store with the 20 packages and `devices` devices, set up for `mode`; the server state
+/// on it, as `serve` builds it.
+async fn prepare(mode: Mode, dir: &Path, devices: usize) -> Arc<App<SqliteStore>> {
+    let store = SqliteStore::open(&dir.join("bench.db"))
+        .await
+        .expect("store");
+    let now = time::OffsetDateTime::now_utc();
+    for id in 1..=PACKAGES {
+        let record = PackageRecord {
+            id,
+            name: package_name(id),
+            version: "1.0".into(),
+            priority: 5,
+            action: "EXECUTE".into(),
+            fragments: 4,
+            size: 4 << 20,
+            created_at: now,
+        };
+        store.put_package(&record).await.expect("package");
+    }
+    let repo = (mode == Mode::Manifests).then(|| write_repository(&dir.join("repo"), devices));
+    eprintln!("{}: registering {devices} devices…", mode.label());
+    for i in 0..devices {
+        let mut facts = serde_json::Map::new();
+        if mode == Mode::Manifests {
+            // What enrollment records.
+            for (name, value) in [
+                ("hostname", format!("bench{i}")),
+                ("serial_number", serial(i)),
+                ("os", "Darwin".to_owned()),
+                ("os_vers", "14.5".to_owned()),
+                ("arch", "arm64".to_owned()),
+            ] {
+                facts.insert(name.into(), value.into());
+            }
+        }
+        let key = store
+            .create_device(
+                &NewDevice {
+                    computer_name: format!("bench{i}"),
+                    serial: Some(serial(i)),
+                    ocs_device_id: Some(device_id(i)),
+                    manifest: format!("computers/{}", serial(i)),
+                    facts,
+                },
+                now,
+            )
+            .await
+            .expect("device");
+        if mode == Mode::Assignments {
+            for id in 1..=PACKAGES {
+                store.assign(key, id, now).await.expect("assign");
+            }
+        }
+    }
+    let mut config = Config::default();
+    config.ocs.compat = true;
+    let app = App::new(
+        store,
+        config,
+        tessera_package::Repository::new(dir.join("repo/download")),
+    );
+    let app = match repo {
+        Some(repo) => app.with_manifests(repo),
+        None => app,
+    }
+    .shared();
+    app.packages_changed().await.expect("packages");
+    app
+}
+
+/// What one mode measured.
+struct Measured {
+    mode: Mode,
+    first: Load,
+    steady: Load,
+    floor: Load,
+    loadavg_before: String,
+    loadavg_after: String,
+}
+
+async fn run(
+    mode: Mode,
+    devices: usize,
+    connections: usize,
+    seconds: u64,
+    floor_port: u16,
+    tls: &TlsConfig,
+    ca: &CertificateDer<'static>,
+) -> Measured {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let app = prepare(mode, dir.path(), devices).await;
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let router = tessera_server::service::https_router(&app);
+    let server = tokio::spawn(serve_https(
+        listener,
+        tls.clone(),
+        router,
+        std::future::pending(),
+    ));
+    let loadavg_before = loadavg();
+    let first = load(port, ca, devices, connections, Until::OneRound).await;
+    // The first round did what it says: every device has its 20 packages notified.
+    let totals = app.store.deployment_totals().await.expect("totals");
+    assert_eq!(
+        (totals.notified, totals.waiting),
+        (devices as u64 * PACKAGES as u64, 0),
+        "{}: after the first round every device should have {PACKAGES} notified deployments",
+        mode.label()
+    );
+    // Floor and steady state in alternating one-second slices, so that other work on the
+    // machine starting or stopping weighs on both alike.
+    let mut floor = Load::default();
+    let mut steady = Load::default();
+    for _ in 0..seconds {
+        floor.add(load(floor_port, ca, devices, connections, Until::Seconds(1)).await);
+        steady.add(load(port, ca, devices, connections, Until::Seconds(1)).await);
+    }
+    server.abort();
+    let _ = server.await;
+    Measured {
+        mode,
+        first,
+        steady,
+        floor,
+        loadavg_before,
+        loadavg_after: loadavg(),
+    }
+}
+
+fn print(m: &mut Measured) {
+    println!("[{}]", m.mode.label());
+    println!(
+        "  first round ({}): {:.0}/s, p50 {:.2?}, p99 {:.2?} ({} check-ins)",
+        m.mode.first_round(),
+        m.first.rate(),
+        m.first.percentile(0.50),
+        m.first.percentile(0.99),
+        m.first.checkins
+    );
+    if m.steady.checkins > 0 {
+        println!(
+            "  steady state: {:.0}/s, p50 {:.2?}, p99 {:.2?} ({} check-ins)",
+            m.steady.rate(),
+            m.steady.percentile(0.50),
+            m.steady.percentile(0.99),
+            m.steady.checkins
+        );
+        println!(
+            "  floor (same TLS/HTTP stack, fixed reply, interleaved): {:.0}/s, p50 {:.2?}, p99 {:.2?}",
+            m.floor.rate(),
+            m.floor.percentile(0.50),
+            m.floor.percentile(0.99)
+        );
+        println!(
+            "  ratio (floor rate / steady-state rate): {:.2}x",
+            m.floor.rate() / m.steady.rate().max(f64::MIN_POSITIVE)
+        );
+    }
+    println!(
+        "  load average (1, 5, 15 min) before: {}; after: {}",
+        m.loadavg_before, m.loadavg_after
+    );
+}
+
+const USAGE: &str =
+    "usage: checkins [--manifests | --assignments] [DEVICES [CONNECTIONS [SECONDS]]]
+  (no mode flag: both modes, manifests first; defaults 10000 32 10)";
+
 fn main() {
-    let args: Vec<usize> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
-        .collect();
-    let devices = args.first().copied().unwrap_or(10_000);
-    let connections = args.get(1).copied().unwrap_or(32);
-    let seconds = args.get(2).copied().unwrap_or(10) as u64;
+    let mut modes = Vec::new();
+    let mut numbers = Vec::new();
+    for arg in std::env::args().skip(1) {
+        match arg.as_str() {
+            "--manifests" => modes.push(Mode::Manifests),
+            "--assignments" => modes.push(Mode::Assignments),
+            other => {
+                let Ok(n) = other.parse::<usize>() else {
+                    eprintln!("unknown argument {other:?}\n{USAGE}");
+                    std::process::exit(2);
+                };
+                numbers.push(n);
+            }
+        }
+    }
+    if modes.is_empty() {
+        modes = vec![Mode::Manifests, Mode::Assignments];
+    }
+    let devices = numbers.first().copied().unwrap_or(10_000).max(1);
+    let connections = numbers.get(1).copied().unwrap_or(32).max(1);
+    let seconds = numbers.get(2).copied().unwrap_or(10) as u64;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("runtime");
     runtime.block_on(async move {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = SqliteStore::open(&dir.path().join("bench.db")).await.expect("store");
-        let now = time::OffsetDateTime::now_utc();
-        for id in 1..=PACKAGES {
-            let record = PackageRecord {
-                id,
-                name: format!("pkg{id}"),
-                version: "1".into(),
-                priority: 5,
-                action: "EXECUTE".into(),
-                fragments: 4,
-                size: 4 << 20,
-                created_at: now,
-            };
-            store.put_package(&record).await.expect("package");
-        }
-        eprintln!("registering {devices} devices with {PACKAGES} packages each…");
-        for i in 0..devices {
-            let key = store
-                .create_device(
-                    &NewDevice {
-                        computer_name: format!("bench{i}"),
-                        serial: None,
-                        ocs_device_id: Some(device_id(i)),
-                        manifest: "site_default".into(),
-                        facts: serde_json::Map::new(),
-                    },
-                    now,
-                )
-                .await
-                .expect("device");
-            for id in 1..=PACKAGES {
-                store.assign(key, id, now).await.expect("assign");
-            }
-        }
-        let mut config = Config::default();
-        config.ocs.compat = true;
-        let app = App::new(store, config, tessera_package::Repository::new(dir.path().join("download"))).shared();
         let (material, ca) = tls();
         let tls = TlsConfig::new(&material).expect("tls");
-
         // Baseline: same listener and TLS, a fixed reply.
         let reply = encode_zlib(b"<REPLY><RESPONSE>STOP</RESPONSE></REPLY>");
         // The body is read, as the real handler does: hyper reuses a connection only then.
@@ -272,46 +501,14 @@ fn main() {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let floor_port = listener.local_addr().expect("addr").port();
         let floor_server = tokio::spawn(serve_https(listener, tls.clone(), floor, std::future::pending()));
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let port = listener.local_addr().expect("addr").port();
-        let router = tessera_server::service::https_router(&app);
-        let server = tokio::spawn(serve_https(listener, tls, router, std::future::pending()));
-        let loadavg_before = loadavg();
-
-        let mut first = load(port, &ca, devices, connections, Until::OneRound).await;
-        // Floor and steady state in alternating one-second slices, so that other work on the
-        // machine starting or stopping weighs on both alike.
-        let mut baseline = Load::default();
-        let mut ours = Load::default();
-        for _ in 0..seconds {
-            baseline.add(load(floor_port, &ca, devices, connections, Until::Seconds(1)).await);
-            ours.add(load(port, &ca, devices, connections, Until::Seconds(1)).await);
+        let mut measured = Vec::new();
+        for mode in modes {
+            measured.push(run(mode, devices, connections, seconds, floor_port, &tls, &ca).await);
         }
-        server.abort();
         floor_server.abort();
-
-        println!("devices {devices}, packages per device {PACKAGES}, connections {connections}, {seconds} s each");
-        println!(
-            "tessera first round (each device once, 20 notifications each): {:.0}/s, p50 {:.2?}, p99 {:.2?} ({} check-ins)",
-            first.rate(),
-            first.percentile(0.50),
-            first.percentile(0.99),
-            first.checkins
-        );
-        println!(
-            "tessera check-ins (steady state): {:.0}/s, p50 {:.2?}, p99 {:.2?} ({} check-ins)",
-            ours.rate(),
-            ours.percentile(0.50),
-            ours.percentile(0.99),
-            ours.checkins
-        );
-        println!(
-            "baseline (same TLS/HTTP stack, fixed reply): {:.0}/s, p50 {:.2?}, p99 {:.2?}",
-            baseline.rate(),
-            baseline.percentile(0.50),
-            baseline.percentile(0.99)
-        );
-        println!("ratio (baseline rate / tessera rate): {:.2}x", baseline.rate() / ours.rate().max(f64::MIN_POSITIVE));
-        println!("load average (1, 5, 15 min) before: {loadavg_before}; after: {}", loadavg());
+        println!("devices {devices}, packages per device {PACKAGES}, connections {connections}, {seconds} s steady state and {seconds} s floor, interleaved");
+        for m in &mut measured {
+            print(m);
+        }
     });
 }
