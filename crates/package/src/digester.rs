@@ -11,6 +11,7 @@ use std::thread::JoinHandle;
 use sha2::{Digest as _, Sha256};
 
 use crate::digest::{Md5Digest, Sha256Digest};
+use crate::fragment::FragmentPlan;
 use crate::md5_engine::Md5Hasher;
 
 /// Bytes per buffer handed between the threads.
@@ -36,18 +37,21 @@ pub struct PayloadDigests {
     pub fragment_sha256: Vec<Sha256Digest>,
 }
 
-/// SHA-256 of consecutive fixed-size fragments, fed in arbitrary pieces.
+/// SHA-256 of consecutive fixed-size fragments, fed in arbitrary pieces; the last of
+/// `max_fragments` takes everything that follows (the OCS console's split).
 struct FragmentHasher {
     fragment_size: u64,
+    max_fragments: usize,
     current: Sha256,
     in_current: u64,
     done: Vec<Sha256Digest>,
 }
 
 impl FragmentHasher {
-    fn new(fragment_size: u64) -> Self {
+    fn new(fragment_size: u64, max_fragments: usize) -> Self {
         Self {
             fragment_size: fragment_size.max(1),
+            max_fragments,
             current: Sha256::new(),
             in_current: 0,
             done: Vec::new(),
@@ -56,6 +60,11 @@ impl FragmentHasher {
 
     fn update(&mut self, mut data: &[u8]) {
         while !data.is_empty() {
+            if self.done.len() + 1 >= self.max_fragments {
+                self.current.update(data);
+                self.in_current += data.len() as u64;
+                return;
+            }
             let room = self.fragment_size - self.in_current;
             let take = usize::try_from(room).unwrap_or(usize::MAX).min(data.len());
             let (head, tail) = data.split_at(take);
@@ -104,6 +113,16 @@ pub struct Digester<W: Write + Send + 'static> {
 impl<W: Write + Send + 'static> Digester<W> {
     /// Starts the worker thread that writes to `sink`.
     pub fn new(sink: W, fragment_size: u64) -> io::Result<Self> {
+        Self::start(sink, fragment_size, usize::MAX)
+    }
+
+    /// Like [`new`](Self::new), hashing fragments as `plan` cuts them: also the OCS
+    /// console's split, whose last fragment is longer than the others.
+    pub fn for_plan(sink: W, plan: &FragmentPlan) -> io::Result<Self> {
+        Self::start(sink, plan.fragment_size(), plan.count() as usize)
+    }
+
+    fn start(sink: W, fragment_size: u64, max_fragments: usize) -> io::Result<Self> {
         let (to_worker, from_main) = sync_channel::<(Vec<u8>, usize)>(POOL);
         let (give_back, free) = sync_channel::<Vec<u8>>(POOL);
         for _ in 0..POOL - 1 {
@@ -112,7 +131,14 @@ impl<W: Write + Send + 'static> Digester<W> {
         }
         let worker = std::thread::Builder::new()
             .name("tessera-sha256".into())
-            .spawn(move || worker(sink, fragment_size, &from_main, &give_back))?;
+            .spawn(move || {
+                worker(
+                    sink,
+                    FragmentHasher::new(fragment_size, max_fragments),
+                    &from_main,
+                    &give_back,
+                )
+            })?;
         Ok(Self {
             md5: Md5Hasher::new(),
             size: 0,
@@ -223,12 +249,11 @@ impl<W: Write + Send + 'static> Write for Digester<W> {
 
 fn worker<W: Write>(
     mut sink: W,
-    fragment_size: u64,
+    mut fragments: FragmentHasher,
     from_main: &Receiver<(Vec<u8>, usize)>,
     give_back: &SyncSender<Vec<u8>>,
 ) -> io::Result<WorkerOutput<W>> {
     let mut whole = Sha256::new();
-    let mut fragments = FragmentHasher::new(fragment_size);
     for (chunk, len) in from_main {
         // Piece by piece: both hashes read what `write` has just pulled into cache.
         for piece in chunk[..len].chunks(PIECE) {
@@ -309,6 +334,20 @@ mod tests {
             self.data = &self.data[n..];
             Ok(n)
         }
+    }
+
+    #[test]
+    fn console_plan_hashes_the_long_last_fragment_whole() {
+        let data: Vec<u8> = (0..10u8).collect();
+        let plan = FragmentPlan::console_split(10, 3).unwrap();
+        let mut d = Digester::for_plan(Vec::new(), &plan).unwrap();
+        d.write_all(&data).unwrap();
+        let (digests, _) = d.finish().unwrap();
+        let expected: Vec<_> = [&data[0..3], &data[3..6], &data[6..10]]
+            .iter()
+            .map(|c| Sha256Digest::from_bytes(Sha256::digest(c).into()))
+            .collect();
+        assert_eq!(digests.fragment_sha256, expected);
     }
 
     proptest! {

@@ -4,6 +4,10 @@
 //! Because the boundaries do not depend on the total size, the builder can hash fragments
 //! while it streams a payload of unknown length (stdin, a directory being archived). An
 //! OCS agent only concatenates `ID-1 … ID-N`, so any split is compatible with it.
+//!
+//! The OCS console splits the other way round (`size / N` bytes each, the last fragment
+//! takes the remainder and may be longer); [`FragmentPlan::console_split`] describes that
+//! split so that an imported package keeps the console's fragment boundaries.
 
 use std::fmt;
 use std::num::NonZeroU64;
@@ -50,6 +54,8 @@ pub struct Fragment {
 pub struct FragmentPlan {
     payload_size: u64,
     fragment_size: NonZeroU64,
+    /// Fragments in the plan; the last one takes whatever the others leave.
+    count: u32,
 }
 
 /// OCS agents read the fragment count from a 32-bit-safe Perl scalar and loop over it; a
@@ -61,20 +67,55 @@ impl FragmentPlan {
     pub fn with_fragment_size(payload_size: u64, fragment_size: u64) -> Result<Self> {
         let fragment_size = NonZeroU64::new(fragment_size)
             .ok_or_else(|| Error::invalid("fragment size", "must be at least 1 byte"))?;
-        let plan = Self {
-            payload_size,
-            fragment_size,
-        };
-        if plan.count_u64() > MAX_FRAGMENTS {
+        let count = payload_size.div_ceil(fragment_size.get());
+        if count > MAX_FRAGMENTS {
             return Err(Error::invalid(
                 "fragment size",
                 format!(
-                    "{fragment_size} bytes makes {} fragments of a {payload_size}-byte payload; the maximum is {MAX_FRAGMENTS}, use larger fragments",
-                    plan.count_u64()
+                    "{fragment_size} bytes makes {count} fragments of a {payload_size}-byte payload; the maximum is {MAX_FRAGMENTS}, use larger fragments"
                 ),
             ));
         }
-        Ok(plan)
+        Ok(Self {
+            payload_size,
+            fragment_size,
+            // Bounded by MAX_FRAGMENTS just above.
+            count: count as u32,
+        })
+    }
+
+    /// The OCS console's split (`PackageBuilder.php::fragmentPackage`): `count` fragments,
+    /// the first `count - 1` of `payload_size / count` bytes, the last one takes the
+    /// remainder (up to `count - 1` bytes longer than the others). Refused when a fragment
+    /// would be empty (fewer bytes than fragments).
+    pub fn console_split(payload_size: u64, count: u32) -> Result<Self> {
+        if u64::from(count) > MAX_FRAGMENTS {
+            return Err(Error::invalid(
+                "fragment count",
+                format!("{count} is more than the maximum of {MAX_FRAGMENTS}"),
+            ));
+        }
+        if count == 0 {
+            return if payload_size == 0 {
+                Self::with_fragment_size(0, 1)
+            } else {
+                Err(Error::invalid(
+                    "fragment count",
+                    "a payload needs at least 1 fragment",
+                ))
+            };
+        }
+        let fragment_size = NonZeroU64::new(payload_size / u64::from(count)).ok_or_else(|| {
+            Error::invalid(
+                "fragment count",
+                format!("{payload_size} bytes cannot be split into {count} non-empty fragments"),
+            )
+        })?;
+        Ok(Self {
+            payload_size,
+            fragment_size,
+            count,
+        })
     }
 
     /// At most `count` fragments of equal size (the last one shorter). Fewer are made when
@@ -96,14 +137,9 @@ impl FragmentPlan {
         self.fragment_size.get()
     }
 
-    fn count_u64(&self) -> u64 {
-        self.payload_size.div_ceil(self.fragment_size.get())
-    }
-
     /// Number of fragments (`FRAGS`); 0 for an empty payload.
     pub fn count(&self) -> u32 {
-        // Bounded by MAX_FRAGMENTS at construction.
-        self.count_u64() as u32
+        self.count
     }
 
     /// Fragment `n` (1-based), or `None` if the plan has no such fragment.
@@ -112,7 +148,11 @@ impl FragmentPlan {
             return None;
         }
         let offset = u64::from(n - 1) * self.fragment_size.get();
-        let length = (self.payload_size - offset).min(self.fragment_size.get());
+        let length = if n == self.count {
+            self.payload_size - offset
+        } else {
+            self.fragment_size.get()
+        };
         Some(Fragment {
             number: FragmentNumber(n),
             offset,
@@ -188,7 +228,38 @@ mod tests {
         }
     }
 
+    #[test]
+    fn console_split_gives_the_remainder_to_the_last_fragment() {
+        // PackageBuilder.php: 10 bytes in 3 fragments are 3, 3 and 4 bytes.
+        let plan = FragmentPlan::console_split(10, 3).unwrap();
+        let lengths: Vec<_> = plan.fragments().map(|f| (f.offset, f.length)).collect();
+        assert_eq!(lengths, [(0, 3), (3, 3), (6, 4)]);
+        assert_eq!(plan.fragment_size(), 3);
+        // An even split is the same plan as Tessera's own.
+        assert_eq!(
+            FragmentPlan::console_split(12, 3).unwrap(),
+            FragmentPlan::with_fragment_size(12, 4).unwrap()
+        );
+        assert_eq!(FragmentPlan::console_split(0, 0).unwrap().count(), 0);
+        assert!(FragmentPlan::console_split(2, 3).is_err());
+        assert!(FragmentPlan::console_split(5, 0).is_err());
+    }
+
     proptest! {
+        #[test]
+        fn console_splits_tile_the_payload(size in 1u64..1_000_000, count in 1u32..2_000) {
+            prop_assume!(size >= u64::from(count));
+            let plan = FragmentPlan::console_split(size, count).unwrap();
+            prop_assert_eq!(plan.count(), count);
+            let mut next = 0;
+            for f in plan.fragments() {
+                prop_assert_eq!(f.offset, next);
+                prop_assert!(f.length >= size / u64::from(count));
+                next += f.length;
+            }
+            prop_assert_eq!(next, size);
+        }
+
         #[test]
         fn fragments_tile_the_payload(size in 0u64..1_000_000, frag in 1u64..100_000) {
             let plan = FragmentPlan::with_fragment_size(size, frag).unwrap();

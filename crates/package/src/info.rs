@@ -9,7 +9,7 @@
 //! |---|---|
 //! | `TESSERA_NAME`, `TESSERA_VERSION` | the package's name and version |
 //! | `TESSERA_SIZE` | payload size in bytes |
-//! | `TESSERA_FRAGMENT_SIZE` | length of every fragment but the last |
+//! | `TESSERA_FRAGMENT_SIZE` | length of every fragment but the last (which takes the rest; longer only in the OCS console's split, when it is `TESSERA_SIZE / FRAGS`) |
 //! | `TESSERA_SHA256` | SHA-256 of the whole payload, lowercase hex |
 //! | `TESSERA_FRAGMENT_SHA256` | SHA-256 of each fragment in order, space-separated |
 
@@ -293,19 +293,26 @@ fn read_integrity(fields: &Fields, fragment_count: u32) -> Result<Option<Integri
             .parse::<u64>()
             .map_err(|_| Error::invalid(name, format!("{text:?} is not a number of bytes")))
     };
-    let plan = FragmentPlan::with_fragment_size(
-        number("TESSERA_SIZE", size)?,
-        number("TESSERA_FRAGMENT_SIZE", fragment_size)?,
-    )?;
-    if plan.count() != fragment_count {
-        return Err(Error::invalid(
-            "FRAGS",
-            format!(
-                "says {fragment_count} but TESSERA_SIZE and TESSERA_FRAGMENT_SIZE make {} fragments",
-                plan.count()
-            ),
-        ));
-    }
+    let size = number("TESSERA_SIZE", size)?;
+    let fragment_size = number("TESSERA_FRAGMENT_SIZE", fragment_size)?;
+    // Tessera's split (fixed size, shorter last fragment) or, for a package imported from
+    // the OCS console, the console's (`size / FRAGS` each, longer last fragment).
+    let plan = match FragmentPlan::with_fragment_size(size, fragment_size) {
+        Ok(plan) if plan.count() == fragment_count => plan,
+        built => match FragmentPlan::console_split(size, fragment_count) {
+            Ok(plan) if plan.fragment_size() == fragment_size => plan,
+            _ => {
+                let plan = built?;
+                return Err(Error::invalid(
+                    "FRAGS",
+                    format!(
+                        "says {fragment_count} but TESSERA_SIZE and TESSERA_FRAGMENT_SIZE make {} fragments",
+                        plan.count()
+                    ),
+                ));
+            }
+        },
+    };
     let digests = list
         .split_ascii_whitespace()
         .map(str::parse)

@@ -50,6 +50,7 @@ mod digester;
 mod error;
 pub mod extract;
 mod fragment;
+pub mod import;
 pub mod info;
 mod md5_engine;
 mod model;

@@ -102,6 +102,11 @@ impl Repository {
         self
     }
 
+    /// How builds and imports wait for the disk.
+    pub(crate) fn durability(&self) -> Durability {
+        self.durability
+    }
+
     /// The repository of a server data directory: `<data>/repo/download`.
     pub fn in_data_dir(data: &Path) -> Self {
         Self::new(data.join("repo").join("download"))
@@ -142,6 +147,7 @@ impl Repository {
             archive,
             source,
             fragment_size,
+            None,
             self.durability,
             progress,
             &archive_path,
@@ -232,6 +238,44 @@ impl Repository {
         })
     }
 
+    /// Removes package `id`'s directory; `false` when there is none. The directory is first
+    /// renamed into a hidden one beside the packages and only then deleted, so a server
+    /// reading the repository sees the whole package or nothing (a file it already has
+    /// open stays readable until it closes it).
+    pub fn remove(&self, id: PackageId) -> Result<bool> {
+        let dir = self.package_dir(id);
+        match fs::symlink_metadata(&dir) {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(Error::io("reading", dir, e)),
+        }
+        let trash = tempfile::Builder::new()
+            .prefix(".removing-")
+            .tempdir_in(&self.root)
+            .map_err(|e| {
+                Error::io(
+                    "creating a directory to remove the package in",
+                    &self.root,
+                    e,
+                )
+            })?;
+        let moved = trash.path().join(id.to_string());
+        match fs::rename(&dir, &moved) {
+            Ok(()) => {}
+            // Removed meanwhile by someone else: the result is the same.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(Error::io("moving the package out of sight:", dir, e)),
+        }
+        if self.durability == Durability::Synced {
+            sync_dir(&self.root);
+        }
+        let trash_path = trash.path().to_owned();
+        trash
+            .close()
+            .map_err(|e| Error::io("removing (the package is already gone from the repository; delete this leftover by hand)", trash_path, e))?;
+        Ok(true)
+    }
+
     /// IDs of every package directory, ascending. Staging directories are skipped.
     pub fn list(&self) -> Result<Vec<PackageId>> {
         let entries = match fs::read_dir(&self.root) {
@@ -255,10 +299,13 @@ impl Repository {
     }
 }
 
-fn digest_into(
+/// Stores `source` into `archive` while digesting it; fragments are `fragment_size` long,
+/// or cut as `plan` says when the split is known in advance (an import).
+pub(crate) fn digest_into(
     archive: File,
     source: PayloadSource<'_>,
     fragment_size: u64,
+    plan: Option<&FragmentPlan>,
     durability: Durability,
     progress: &mut dyn FnMut(u64),
     archive_path: &Path,
@@ -272,7 +319,11 @@ fn digest_into(
         payload_file = Some(file);
     }
     let archive = SyncingFile::new(archive, durability).map_err(write_error)?;
-    let mut digester = Digester::new(archive, fragment_size).map_err(write_error)?;
+    let mut digester = match plan {
+        Some(plan) => Digester::for_plan(archive, plan),
+        None => Digester::new(archive, fragment_size),
+    }
+    .map_err(write_error)?;
     match source {
         PayloadSource::File(path) => {
             let Some(mut file) = payload_file else {
@@ -467,7 +518,7 @@ fn is_taken(e: &io::Error) -> bool {
     )
 }
 
-fn write_info(path: &Path, bytes: &[u8], synced: bool) -> Result<()> {
+pub(crate) fn write_info(path: &Path, bytes: &[u8], synced: bool) -> Result<()> {
     let mut file = File::create(path).map_err(|e| Error::io("creating", path, e))?;
     file.write_all(bytes)
         .map_err(|e| Error::io("writing", path, e))?;
@@ -478,7 +529,7 @@ fn write_info(path: &Path, bytes: &[u8], synced: bool) -> Result<()> {
 }
 
 /// Makes the rename durable; best effort (not every file system supports it).
-fn sync_dir(dir: &Path) {
+pub(crate) fn sync_dir(dir: &Path) {
     if let Ok(d) = File::open(dir) {
         let _ = d.sync_all();
     }
