@@ -38,6 +38,8 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
 mod model;
+mod notify;
+mod rows;
 mod sqlite;
 
 use std::future::Future;

@@ -3,12 +3,11 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::str::FromStr as _;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::{Row as _, Sqlite, Transaction};
 use time::OffsetDateTime;
@@ -16,6 +15,12 @@ use time::OffsetDateTime;
 use crate::model::{
     CertificateRecord, Deployment, DeploymentState, Device, DeviceKey, EnrollmentToken, NewDevice,
     NewToken, PackageRecord, PackageStats, Revocation, TokenRefusal,
+};
+use crate::notify::{NotifyQueue, NotifyRequest};
+use crate::rows::{
+    certificate_from_row, conflict, deployment_from_row, device_from_row,
+    device_with_deployments_from_rows, missing, package_from_row, refusal, stats_from_rows,
+    token_from_row,
 };
 use crate::{Error, Result, Store};
 
@@ -36,29 +41,6 @@ pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
     notifications: Arc<NotifyQueue>,
-}
-
-/// Group commit for [`Store::mark_notified`]: concurrent check-ins queue their requests,
-/// and whichever holds `leader` writes everything queued in one transaction. Under load
-/// that turns one transaction per check-in into one per writer round trip.
-#[derive(Default)]
-struct NotifyQueue {
-    queue: Mutex<Vec<NotifyRequest>>,
-    leader: tokio::sync::Mutex<()>,
-}
-
-impl std::fmt::Debug for NotifyQueue {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NotifyQueue").finish_non_exhaustive()
-    }
-}
-
-struct NotifyRequest {
-    device: i64,
-    package_ids: Vec<i64>,
-    at: i64,
-    // Errors travel as text: sqlx errors cannot be cloned for every waiter.
-    done: tokio::sync::oneshot::Sender<std::result::Result<(), String>>,
 }
 
 impl SqliteStore {
@@ -143,114 +125,6 @@ impl SqliteStore {
             tx.commit().await?;
         }
         Ok(())
-    }
-}
-
-fn timestamp(table: &'static str, column: &'static str, seconds: i64) -> Result<OffsetDateTime> {
-    OffsetDateTime::from_unix_timestamp(seconds).map_err(|e| Error::Corrupt {
-        table,
-        column,
-        reason: e.to_string(),
-    })
-}
-
-fn optional_timestamp(
-    table: &'static str,
-    column: &'static str,
-    seconds: Option<i64>,
-) -> Result<Option<OffsetDateTime>> {
-    seconds.map(|s| timestamp(table, column, s)).transpose()
-}
-
-fn device_from_row(row: &SqliteRow) -> Result<Device> {
-    let facts: String = row.try_get("facts")?;
-    let facts = serde_json::from_str(&facts).map_err(|e| Error::Corrupt {
-        table: "devices",
-        column: "facts",
-        reason: e.to_string(),
-    })?;
-    Ok(Device {
-        key: DeviceKey(row.try_get("id")?),
-        computer_name: row.try_get("computer_name")?,
-        serial: row.try_get("serial")?,
-        ocs_device_id: row.try_get("ocs_device_id")?,
-        manifest: row.try_get("manifest")?,
-        facts,
-        created_at: timestamp("devices", "created_at", row.try_get("created_at")?)?,
-        last_contact: optional_timestamp("devices", "last_contact", row.try_get("last_contact")?)?,
-    })
-}
-
-fn token_from_row(row: &SqliteRow) -> Result<EnrollmentToken> {
-    const T: &str = "enrollment_tokens";
-    Ok(EnrollmentToken {
-        id: row.try_get("id")?,
-        label: row.try_get("label")?,
-        created_at: timestamp(T, "created_at", row.try_get("created_at")?)?,
-        expires_at: optional_timestamp(T, "expires_at", row.try_get("expires_at")?)?,
-        uses_left: row.try_get("uses_left")?,
-        revoked_at: optional_timestamp(T, "revoked_at", row.try_get("revoked_at")?)?,
-    })
-}
-
-fn certificate_from_row(row: &SqliteRow) -> Result<CertificateRecord> {
-    const T: &str = "certificates";
-    let revoked_at = optional_timestamp(T, "revoked_at", row.try_get("revoked_at")?)?;
-    let reason: Option<String> = row.try_get("revocation_reason")?;
-    Ok(CertificateRecord {
-        serial: row.try_get("serial")?,
-        device: row.try_get::<Option<i64>, _>("device_id")?.map(DeviceKey),
-        computer_name: row.try_get("computer_name")?,
-        not_before: timestamp(T, "not_before", row.try_get("not_before")?)?,
-        not_after: timestamp(T, "not_after", row.try_get("not_after")?)?,
-        certificate_pem: row.try_get("certificate_pem")?,
-        revoked: revoked_at.map(|at| Revocation {
-            at,
-            reason: reason.unwrap_or_default(),
-        }),
-    })
-}
-
-fn package_from_row(row: &SqliteRow) -> Result<PackageRecord> {
-    let corrupt = |column: &'static str, reason: String| Error::Corrupt {
-        table: "packages",
-        column,
-        reason,
-    };
-    Ok(PackageRecord {
-        id: row.try_get("id")?,
-        name: row.try_get("name")?,
-        version: row.try_get("version")?,
-        priority: u8::try_from(row.try_get::<i64, _>("priority")?)
-            .map_err(|e| corrupt("priority", e.to_string()))?,
-        action: row.try_get("action")?,
-        fragments: u32::try_from(row.try_get::<i64, _>("fragments")?)
-            .map_err(|e| corrupt("fragments", e.to_string()))?,
-        size: u64::try_from(row.try_get::<i64, _>("size")?)
-            .map_err(|e| corrupt("size", e.to_string()))?,
-        created_at: timestamp("packages", "created_at", row.try_get("created_at")?)?,
-    })
-}
-
-fn deployment_from_row(row: &SqliteRow, time_column: &'static str) -> Result<Deployment> {
-    let state: String = row.try_get("state")?;
-    Ok(Deployment {
-        device: DeviceKey(row.try_get("device_id")?),
-        package_id: row.try_get("package_id")?,
-        state: DeploymentState::parse(&state).ok_or_else(|| Error::Corrupt {
-            table: "deployments",
-            column: "state",
-            reason: format!("unknown state {state:?}"),
-        })?,
-        code: row.try_get("code")?,
-        updated_at: timestamp("deployments", time_column, row.try_get(time_column)?)?,
-    })
-}
-
-fn conflict(error: sqlx::Error, what: impl FnOnce() -> String) -> Error {
-    match &error {
-        sqlx::Error::Database(db) if db.is_unique_violation() => Error::Conflict { what: what() },
-        _ => Error::Database(error),
     }
 }
 
@@ -408,14 +282,7 @@ impl Store for SqliteStore {
         else {
             return Ok(Err(TokenRefusal::Unknown));
         };
-        let token = token_from_row(&row)?;
-        Ok(Err(if token.revoked_at.is_some() {
-            TokenRefusal::Revoked
-        } else if token.expires_at.is_some_and(|at| at <= now) {
-            TokenRefusal::Expired
-        } else {
-            TokenRefusal::UsedUp
-        }))
+        Ok(Err(refusal(&token_from_row(&row)?, now)))
     }
 
     async fn list_tokens(&self) -> Result<Vec<EnrollmentToken>> {
@@ -562,12 +429,7 @@ impl Store for SqliteStore {
         .bind(now.unix_timestamp())
         .execute(&mut *tx)
         .await
-        .map_err(|e| match &e {
-            sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
-                Error::NotFound(format!("device {} or package {package_id}", device.0))
-            }
-            _ => Error::Database(e),
-        })?;
+        .map_err(|e| missing(e, || format!("device {} or package {package_id}", device.0)))?;
         record_history(
             &mut tx,
             device,
@@ -587,51 +449,13 @@ impl Store for SqliteStore {
         package_ids: &[i64],
         now: OffsetDateTime,
     ) -> Result<()> {
-        if package_ids.is_empty() {
-            return Ok(());
-        }
-        let (done, mut outcome) = tokio::sync::oneshot::channel();
-        self.notifications
-            .queue
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(NotifyRequest {
-                device: device.0,
-                package_ids: package_ids.to_vec(),
-                at: now.unix_timestamp(),
-                done,
-            });
-        let leader = self.notifications.leader.lock().await;
-        // A previous leader may have written ours already.
-        if let Ok(result) = outcome.try_recv() {
-            return result.map_err(Error::Batch);
-        }
-        let batch = std::mem::take(
-            &mut *self
-                .notifications
-                .queue
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner),
-        );
-        // Written by a task of its own, so that a check-in dropped mid-write (its client
-        // went away) cannot abandon the other check-ins waiting on this batch.
         let writer = self.writer.clone();
-        let written = tokio::spawn(async move {
-            let result = write_notified(&writer, &batch)
-                .await
-                .map_err(|e| e.to_string());
-            for request in batch {
-                let _ = request.done.send(result.clone());
-            }
-        });
-        let _ = written.await;
-        drop(leader);
-        match outcome.await {
-            Ok(result) => result.map_err(Error::Batch),
-            Err(_) => Err(Error::Batch(
-                "the batch writing this notification was interrupted".to_owned(),
-            )),
-        }
+        self.notifications
+            .notify(device, package_ids, now, move |batch| async move {
+                let result = write_notified(&writer, &batch).await;
+                (batch, result)
+            })
+            .await
     }
 
     async fn record_contacts(&self, contacts: &[(DeviceKey, OffsetDateTime)]) -> Result<()> {
@@ -754,29 +578,7 @@ impl Store for SqliteStore {
         .bind(device.0)
         .fetch_all(&self.reader)
         .await?;
-        let Some(first) = rows.first() else {
-            return Ok(None);
-        };
-        let record = device_from_row(first)?;
-        let mut deployments = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let Some(package_id) = row.try_get::<Option<i64>, _>("pending_package")? else {
-                continue;
-            };
-            let state: String = row.try_get("pending_state")?;
-            deployments.push(Deployment {
-                device,
-                package_id,
-                state: DeploymentState::parse(&state).ok_or_else(|| Error::Corrupt {
-                    table: "deployments",
-                    column: "state",
-                    reason: format!("unknown state {state:?}"),
-                })?,
-                code: row.try_get("pending_code")?,
-                updated_at: timestamp("deployments", "updated_at", row.try_get("pending_at")?)?,
-            });
-        }
-        Ok(Some((record, deployments)))
+        device_with_deployments_from_rows(device, &rows)
     }
 
     async fn deployment_history(
@@ -895,30 +697,4 @@ async fn write_notified(writer: &SqlitePool, batch: &[NotifyRequest]) -> Result<
     .await?;
     tx.commit().await?;
     Ok(())
-}
-
-fn stats_from_rows(rows: &[SqliteRow]) -> Result<PackageStats> {
-    let mut stats = PackageStats::default();
-    for row in rows {
-        let state: String = row.try_get("state")?;
-        let code: Option<String> = row.try_get("code")?;
-        let n = u64::try_from(row.try_get::<i64, _>("n")?).unwrap_or(0);
-        match DeploymentState::parse(&state) {
-            Some(DeploymentState::Waiting) => stats.waiting += n,
-            Some(DeploymentState::Notified) => stats.notified += n,
-            Some(DeploymentState::Success) => stats.success += n,
-            Some(DeploymentState::Error) => stats.error += n,
-            None => {
-                return Err(Error::Corrupt {
-                    table: "deployments",
-                    column: "state",
-                    reason: format!("unknown state {state:?}"),
-                });
-            }
-        }
-        if let Some(code) = code {
-            *stats.by_code.entry(code).or_default() += n;
-        }
-    }
-    Ok(stats)
 }
