@@ -39,7 +39,10 @@ pub fn routes<S: Store + 'static>(app: Arc<App<S>>) -> Router<Arc<App<S>>> {
         )
         .route("/api/v1/tokens/{id}", delete(revoke_token::<S>))
         .route("/api/v1/packages", get(list_packages::<S>))
-        .route("/api/v1/packages/{id}", get(show_package::<S>))
+        .route(
+            "/api/v1/packages/{id}",
+            get(show_package::<S>).delete(delete_package::<S>),
+        )
         .route("/api/v1/packages/{id}/stats", get(package_stats::<S>))
         .route("/api/v1/assignments", post(assign::<S>))
         .route(
@@ -325,6 +328,55 @@ async fn show_package<S: Store>(
     Ok(Json(app.store.package(id).await?.ok_or_else(|| {
         Failure::not_found(&format!("package {id}"))
     })?))
+}
+
+/// `DELETE /api/v1/packages/{id}`: removes the package's directory from the repository
+/// (moved out of sight first, so a concurrent reader sees all of it or nothing), then its
+/// record and deployments, and decides again without it; 404 when neither exists.
+async fn delete_package<S: Store + 'static>(
+    State(app): State<Arc<App<S>>>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, Failure> {
+    let Ok(package) = id.parse::<tessera_package::PackageId>() else {
+        return Err(Failure::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            format!("{id:?} is not a package ID (digits only)"),
+        ));
+    };
+    let Ok(key) = i64::try_from(package.get()) else {
+        return Err(Failure::not_found(&format!("package {package}")));
+    };
+    let packages = app.packages.clone();
+    // Directory first: the repository watcher would otherwise record it again from disk.
+    let removed = match tokio::task::spawn_blocking(move || packages.remove(package)).await {
+        Ok(Ok(removed)) => removed,
+        Ok(Err(error)) => {
+            tracing::error!(%package, %error, "removing a package directory failed");
+            return Err(Failure::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "repository_failed",
+                format!("the package's directory could not be removed: {error}"),
+            ));
+        }
+        Err(error) => {
+            tracing::error!(%package, %error, "package removal task failed");
+            return Err(Failure::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "repository_failed",
+                "the package removal did not finish; retry",
+            ));
+        }
+    };
+    let recorded = app.store.delete_package(key).await?;
+    if !removed && !recorded {
+        return Err(Failure::not_found(&format!("package {package}")));
+    }
+    if let Err(error) = app.packages_changed().await {
+        tracing::warn!(%error, "could not decide again without the package; the watcher will retry");
+    }
+    tracing::info!(%package, removed, recorded, "package deleted");
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn package_stats<S: Store>(

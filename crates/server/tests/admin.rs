@@ -71,6 +71,7 @@ async fn every_route_requires_the_admin_token() {
         ("DELETE", "/api/v1/tokens/1"),
         ("GET", "/api/v1/packages"),
         ("GET", "/api/v1/packages/1/stats"),
+        ("DELETE", "/api/v1/packages/1"),
         ("POST", "/api/v1/assignments"),
     ] {
         for token in [None, Some("wrong"), Some("tsa_test-admin-tokeN")] {
@@ -239,6 +240,117 @@ async fn assignments_and_statistics() {
     assert_eq!(detail["deployments"][0]["state"], "waiting");
     let (_, packages) = call(&router, "GET", "/api/v1/packages", Some(ADMIN), None).await;
     assert_eq!(packages[0]["id"], 42);
+}
+
+/// Builds a package with ID `id` into `packages` (the clock picks the ID).
+fn build_package(packages: &tessera_package::Repository, id: u64) {
+    let spec = tessera_package::PackageSpec {
+        label: tessera_package::Label::new("hello", "1").unwrap(),
+        priority: tessera_package::Priority::new(5).unwrap(),
+        action: tessera_package::Action::execute("sh hello.sh").unwrap(),
+        protocol: tessera_package::Protocol::Https,
+        notification: tessera_package::Notification::default(),
+    };
+    let built = packages
+        .build(
+            spec,
+            tessera_package::PayloadSource::Reader(&mut &b"hello payload"[..]),
+            4,
+            std::time::UNIX_EPOCH + std::time::Duration::from_secs(id),
+            &mut |_| {},
+        )
+        .unwrap();
+    assert_eq!(built.id().get(), id);
+}
+
+#[tokio::test]
+async fn deleting_a_package_removes_its_directory_record_and_deployments() {
+    let dir = tempfile::tempdir().unwrap();
+    let packages = tessera_package::Repository::new(dir.path().join("download"))
+        .with_durability(tessera_package::Durability::WriteBack);
+    build_package(&packages, 1_716_800_000);
+    let app = App::new(
+        SqliteStore::in_memory().await.unwrap(),
+        Config::default(),
+        packages.clone(),
+    )
+    .with_admin_token_hash(secret::hash(ADMIN))
+    .shared();
+    let router = tessera_server::admin::routes(Arc::clone(&app)).with_state(Arc::clone(&app));
+    app.packages_changed().await.unwrap();
+    let now = app.now();
+    let device = app
+        .store
+        .create_device(
+            &NewDevice {
+                computer_name: "mac01".into(),
+                serial: Some("S1".into()),
+                ocs_device_id: None,
+                manifest: "computers/S1".into(),
+                facts: serde_json::Map::new(),
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    app.store.assign(device, 1_716_800_000, now).await.unwrap();
+    assert_eq!(app.store.deployments_for(device).await.unwrap().len(), 1);
+
+    let uri = "/api/v1/packages/1716800000";
+    let (status, body) = call(&router, "DELETE", uri, Some(ADMIN), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    assert!(!dir.path().join("download/1716800000").exists());
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("download"))
+            .unwrap()
+            .count(),
+        0,
+        "nothing left behind in the repository"
+    );
+    assert!(app.store.package(1_716_800_000).await.unwrap().is_none());
+    assert!(app.store.deployments_for(device).await.unwrap().is_empty());
+    let (status, _) = call(&router, "GET", uri, Some(ADMIN), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, body) = call(&router, "DELETE", uri, Some(ADMIN), None).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not_found"))
+    );
+    let (status, body) = call(&router, "DELETE", "/api/v1/packages/12x", Some(ADMIN), None).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_request"))
+    );
+
+    // A package built since the last sync (on disk only) and a record whose directory is
+    // already gone are both deleted.
+    build_package(&packages, 1_716_800_100);
+    let (status, _) = call(
+        &router,
+        "DELETE",
+        "/api/v1/packages/1716800100",
+        Some(ADMIN),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert!(packages.list().unwrap().is_empty());
+    app.store
+        .put_package(&PackageRecord {
+            id: 77,
+            name: "gone".into(),
+            version: "1".into(),
+            priority: 5,
+            action: "EXECUTE".into(),
+            fragments: 0,
+            size: 0,
+            created_at: now,
+        })
+        .await
+        .unwrap();
+    let (status, _) = call(&router, "DELETE", "/api/v1/packages/77", Some(ADMIN), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert!(app.store.package(77).await.unwrap().is_none());
 }
 
 /// A router over a freshly prepared data directory: a real CA and Munki repository.
