@@ -1,5 +1,6 @@
-//! `tessera-server package …`: build a package into the repository, show and list packages.
-//! Every decision (IDs, digests, fragment plan, atomic publish) is in `tessera-package`.
+//! `tessera-server package …`: build or import a package into the repository, show, list
+//! and delete packages. Every decision (IDs, digests, fragment plan, atomic publish) is in
+//! `tessera-package`.
 
 use std::io::{IsTerminal as _, Write};
 use std::path::{Path, PathBuf};
@@ -10,10 +11,12 @@ use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
+use tessera_package::import::{ConsolePackage, ImportOutcome, find_console_packages};
 use tessera_package::{
     Action, Durability, Label, Notification, PackageId, PackageInfo, PackageSpec, PayloadSource,
     Priority, Protocol, Repository,
 };
+use tessera_store::Store as _;
 
 /// `package` subcommands.
 #[derive(Args, Debug, Clone)]
@@ -33,6 +36,13 @@ enum PackageCommand {
     Show(ShowArgs),
     /// List the packages in the repository.
     List(ListArgs),
+    /// Import packages from an OCS Inventory NG server: each DIR is a package directory
+    /// (`download/<ID>/` with `info` and `<ID>-1 … <ID>-N`) or a directory of them.
+    #[command(disable_version_flag = true)]
+    Import(ImportArgs),
+    /// Delete a package: its directory in the repository and its record and deployments in
+    /// the database. A running server notices within 10 seconds.
+    Delete(DeleteArgs),
 }
 
 /// What the agent does with the payload; exactly one is required.
@@ -115,6 +125,36 @@ struct ShowArgs {
 }
 
 #[derive(Args, Debug, Clone)]
+struct ImportArgs {
+    /// OCS package directories (`download/<ID>/`) or directories holding them
+    /// (`download/`).
+    #[arg(value_name = "DIR", required = true)]
+    dirs: Vec<PathBuf>,
+    /// Package name shown by Tessera (only when importing a single package).
+    #[arg(long, requires = "version")]
+    name: Option<String>,
+    /// Package version shown by Tessera (only when importing a single package).
+    #[arg(long, requires = "name")]
+    version: Option<String>,
+    /// Do not wait for the archive to reach the disk (faster; a crash may leave it short,
+    /// which `package show` then reports).
+    #[arg(long)]
+    no_fsync: bool,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+struct DeleteArgs {
+    /// Package ID (digits).
+    id: String,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug, Clone)]
 struct ListArgs {
     /// Print as JSON.
     #[arg(long)]
@@ -129,6 +169,8 @@ pub(crate) fn run(data: &Path, args: &PackageArgs) -> anyhow::Result<ExitCode> {
         PackageCommand::Build(build_args) => build(&repo, build_args, &mut stdout),
         PackageCommand::Show(show_args) => show(&repo, show_args, &mut stdout),
         PackageCommand::List(list_args) => list(&repo, list_args, &mut stdout),
+        PackageCommand::Import(import_args) => import(&repo, import_args, &mut stdout),
+        PackageCommand::Delete(delete_args) => delete(data, &repo, delete_args, &mut stdout),
     }
 }
 
@@ -275,6 +317,172 @@ fn list(repo: &Repository, args: &ListArgs, out: &mut dyn Write) -> anyhow::Resu
                 v.fragments
             )?;
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One package directory's import, as `import --json` prints it.
+#[derive(Serialize)]
+struct ImportReport {
+    source: PathBuf,
+    /// `imported`, `unchanged` or `failed`.
+    outcome: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    package: Option<PackageView>,
+}
+
+fn import(repo: &Repository, args: &ImportArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    let label = match (&args.name, &args.version) {
+        (Some(name), Some(version)) => Some(Label::new(name.clone(), version.clone())?),
+        _ => None,
+    };
+    let mut sources = Vec::new();
+    for dir in &args.dirs {
+        sources.extend(
+            find_console_packages(dir).with_context(|| format!("importing {}", dir.display()))?,
+        );
+    }
+    if label.is_some() && sources.len() != 1 {
+        anyhow::bail!(
+            "--name and --version name one package, but {} package directories were found; import them without --name/--version",
+            sources.len()
+        );
+    }
+    let durability = if args.no_fsync {
+        Durability::WriteBack
+    } else {
+        Durability::Synced
+    };
+    let repo = repo.clone().with_durability(durability);
+    let mut reports = Vec::new();
+    for source in sources {
+        let result = ConsolePackage::read(&source).and_then(|package| {
+            let bar = progress_bar(Some(package.payload_size()));
+            let imported = repo.import(&package, label.clone(), &mut |n| bar.set_position(n));
+            bar.finish_and_clear();
+            imported
+        });
+        let report = match result {
+            Ok(imported) => {
+                let outcome = match imported.outcome {
+                    ImportOutcome::Imported => "imported",
+                    ImportOutcome::Unchanged => "unchanged",
+                };
+                tracing::info!(id = %imported.info.id, source = %source.display(), outcome, "package import");
+                ImportReport {
+                    source,
+                    outcome,
+                    error: None,
+                    package: Some(PackageView::new(&imported.info, &imported.dir)),
+                }
+            }
+            Err(error) => ImportReport {
+                source,
+                outcome: "failed",
+                error: Some(error.to_string()),
+                package: None,
+            },
+        };
+        if !args.json {
+            match (&report.package, &report.error) {
+                (Some(view), _) if report.outcome == "unchanged" => writeln!(
+                    out,
+                    "package {} is already in the repository with the same content: unchanged ({})",
+                    view.id,
+                    report.source.display()
+                )?,
+                (Some(view), _) => {
+                    writeln!(out, "imported {}", report.source.display())?;
+                    print(view, false, out)?;
+                }
+                (None, Some(error)) => {
+                    eprintln!("error: importing {}: {error}", report.source.display());
+                }
+                (None, None) => {}
+            }
+        }
+        reports.push(report);
+    }
+    if args.json {
+        serde_json::to_writer_pretty(&mut *out, &reports)?;
+        writeln!(out)?;
+    }
+    let failed = reports.iter().filter(|r| r.outcome == "failed").count();
+    if failed > 0 {
+        if !args.json {
+            eprintln!(
+                "{failed} of {} package(s) not imported; nothing of them was written",
+                reports.len()
+            );
+        }
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What `delete --json` prints.
+#[derive(Serialize)]
+struct Deleted {
+    id: u64,
+    /// The package's directory was removed from the repository.
+    directory_removed: bool,
+    /// Its record and deployments were removed from the database.
+    record_removed: bool,
+}
+
+fn delete(
+    data: &Path,
+    repo: &Repository,
+    args: &DeleteArgs,
+    out: &mut dyn Write,
+) -> anyhow::Result<ExitCode> {
+    let id: PackageId = args
+        .id
+        .parse()
+        .with_context(|| format!("package ID {:?}", args.id))?;
+    // Directory first: a running server's watcher would otherwise record the package again
+    // from disk between the two steps.
+    let directory_removed = repo.remove(id)?;
+    let database = tessera_server::datadir::DataDir::new(data).database();
+    let record_removed = if database.exists() {
+        let (runtime, store) = crate::local_store::open(data)?;
+        let key = i64::try_from(id.get()).context("package ID out of the database's range")?;
+        runtime.block_on(store.delete_package(key))?
+    } else {
+        false
+    };
+    if !directory_removed && !record_removed {
+        anyhow::bail!(
+            "package {id} not found: no directory {} and no record in the database",
+            repo.package_dir(id).display()
+        );
+    }
+    tracing::info!(%id, directory_removed, record_removed, "package deleted");
+    if args.json {
+        let deleted = Deleted {
+            id: id.get(),
+            directory_removed,
+            record_removed,
+        };
+        serde_json::to_writer_pretty(&mut *out, &deleted)?;
+        writeln!(out)?;
+    } else {
+        writeln!(out, "deleted package {id}")?;
+        if directory_removed {
+            writeln!(out, "  removed {}", repo.package_dir(id).display())?;
+        }
+        if record_removed {
+            writeln!(
+                out,
+                "  removed its record and deployments from the database"
+            )?;
+        }
+        writeln!(
+            out,
+            "  a running server stops offering it within 10 seconds"
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -46,7 +46,7 @@ enum Command {
     Ca(cmd_ca::CaArgs),
     /// Check a certificate against the device policy.
     Cert(cmd_cert::CertArgs),
-    /// Build, list and show packages.
+    /// Build, import, list, show and delete packages.
     Package(cmd_package::PackageArgs),
     /// Show and resolve Munki manifests.
     Manifest(cmd_manifest::ManifestArgs),
