@@ -3,7 +3,7 @@
 //!
 //! One [`Store`] trait, so that the server is written once; [`SqliteStore`] is the embedded
 //! default (one file in the data directory, WAL, foreign keys on, versioned migrations).
-//! The PostgreSQL engine for several server nodes implements the same trait.
+//! [`PgStore`] implements the same trait on PostgreSQL, with the same schema and semantics.
 //!
 //! Deployment states move forward only — waiting → notified → success | error — and a
 //! notification that gets no result within its timeout becomes an error
@@ -39,6 +39,7 @@
 
 mod model;
 mod notify;
+mod postgres;
 mod rows;
 mod sqlite;
 
@@ -47,6 +48,7 @@ use std::future::Future;
 use time::OffsetDateTime;
 
 pub use model::*;
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
 /// What went wrong in the store.
