@@ -382,3 +382,111 @@ check_deployment() {
 
   check "6 altered archive" "$id_altered" ERR_BAD_DIGEST "$(ran_times altered 0)"
 }
+
+# --- Deployments decided from manifests (scenarios 9–11) -----------------------------------
+
+# Package IDs device $1's manifest asks for (GET /api/v1/devices/{key}/decisions), sorted
+# numerically and space-separated: Munki's order (conditional items before the manifest's own
+# items) is not what these scenarios are about.
+decided() {
+  api GET "/api/v1/devices/$1/decisions" |
+    json 'join " ", sort { $a <=> $b } map { $_->{id} } @{ $d->{packages} }'
+}
+
+# The IDs $@ sorted numerically and space-separated, as `decided` prints them.
+sorted_ids() {
+  printf '%s\n' "$@" | sort -n | tr '\n' ' ' | sed 's/ $//'
+}
+
+# Waits until device $1's decisions are exactly "$2" (from sorted_ids). Changes made behind
+# the server's back are noticed by its repository watcher every 10 s (crates/server/src/
+# decide.rs), so this polls, 40 s at most; returns 1 then, with the last answer in `seen`.
+wait_decided() {
+  local key=$1 want=$2 deadline=$((SECONDS + 40))
+  seen=$(decided "$key" || true)
+  while [[ $seen != "$want" ]]; do
+    ((SECONDS < deadline)) || return 1
+    sleep 0.5
+    seen=$(decided "$key" || true)
+  done
+}
+
+# Builds `greet` version $1, whose EXECUTE appends "greet $1" to $out/greet; prints its ID.
+build_greet() {
+  local version=$1
+  mkdir -p "$out" "$payloads/greet-$version"
+  printf '#!/bin/sh\necho "greet %s" >>"%s"\n' "$version" "$out/greet" >"$payloads/greet-$version/install.sh"
+  build "$payloads/greet-$version" --name greet --version "$version" --priority 1 --execute "sh install.sh"
+}
+
+# The lines of $out/greet joined with "|" ("" when the file does not exist).
+greet_marker() {
+  if [[ -f $out/greet ]]; then paste -sd '|' "$out/greet"; fi
+}
+
+# Scenario 9, before the agent runs: greet 1.0 is built and is not offered; `greet` is added
+# by name to groups/default through the admin API and is then asked for at once, without an
+# assignment. Sets id_greet1, and greet9_problem (what went wrong, "" if nothing).
+greet_add_to_default() {
+  local device_key=$1 before after
+  id_greet1=$(build_greet 1.0)
+  greet9_problem=
+  # Only the package exists: nothing asks for it (the recorded-packages catalog may not even
+  # know it yet; either way it must not be decided).
+  before=$(decided "$device_key" || true)
+  [[ " $before " != *" $id_greet1 "* ]] ||
+    greet9_problem+="before the group edit, the decisions already held greet 1.0 ($before); "
+  api POST /api/v1/groups/default/items '{"add":["greet"]}' >"$work/group-add.json" ||
+    greet9_problem+="POST /api/v1/groups/default/items failed: $(cat "$work/group-add.json"); "
+  # The edit takes effect at once: no wait here.
+  after=$(decided "$device_key" || true)
+  [[ $after == "$id_greet1" ]] ||
+    greet9_problem+="right after the group edit the decisions are [$after], want [$id_greet1]; "
+  step "greet 1.0 is $id_greet1, in groups/default (decisions [$after])"
+}
+
+# Scenario 9, after the agent's run: greet 1.0 succeeded once, without an assignment.
+check_greet_first() {
+  local marker
+  marker=$(greet_marker)
+  [[ $marker == "greet 1.0" ]] || greet9_problem+="the marker holds [$marker], want [greet 1.0]; "
+  check "9 group item, no assignment" "$id_greet1" SUCCESS "${greet9_problem%; }"
+}
+
+# Scenario 10, before the agent runs: greet 2.0 is built (a new ID). Sets id_greet2 and
+# greet10_problem. The caller may change more behind the server's back, then calls
+# wait_newer.
+greet_build_newer() {
+  id_greet2=$(build_greet 2.0)
+  greet10_problem=
+  [[ $id_greet2 != "$id_greet1" ]] || greet10_problem+="greet 2.0 got greet 1.0's ID $id_greet1; "
+}
+
+# Waits until the server noticed greet 2.0 (and whatever else made device $1's decisions
+# greet 2.0 plus the IDs $2…): greet 2.0 alone of greet's versions, the highest. Returns 1
+# after 40 s, with what is wrong in `late` (also added to greet10_problem).
+wait_newer() {
+  local device_key=$1 want waited=$SECONDS
+  shift
+  want=$(sorted_ids "$id_greet2" "$@")
+  late=
+  if wait_decided "$device_key" "$want"; then
+    step "greet 2.0 is $id_greet2; decisions [$seen] after $((SECONDS - waited)) s"
+  else
+    late="40 s after the change, the decisions are [$seen], want [$want]"
+    greet10_problem+="$late; "
+    return 1
+  fi
+}
+
+# Scenario 10, after the agent's run: greet 2.0 succeeded, and 1.0 did not run again (the
+# marker has one line per run; greet 1.0's statistics still count one result).
+check_greet_newer() {
+  local marker code1
+  marker=$(greet_marker)
+  [[ $marker == "greet 1.0|greet 2.0" ]] ||
+    greet10_problem+="the marker holds [$marker], want [greet 1.0|greet 2.0]; "
+  code1=$(code_of "$id_greet1")
+  [[ $code1 == SUCCESS ]] || greet10_problem+="greet 1.0 ($id_greet1) now has $code1, want SUCCESS once; "
+  check "10 newer version" "$id_greet2" SUCCESS "${greet10_problem%; }"
+}
