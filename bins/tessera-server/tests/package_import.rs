@@ -193,13 +193,26 @@ fn admin_get(server: &Server, data: &Path, path: &str) -> u16 {
         .0
 }
 
+fn get(server: &Server, data: &Path, path: &str) -> (u16, Vec<u8>) {
+    https_request(
+        &server.https,
+        &data.join("ca-certificate.pem"),
+        &format!("GET {path} HTTP/1.1"),
+        b"",
+    )
+    .unwrap()
+}
+
 #[test]
 fn import_and_delete_beside_a_running_server() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    // The OCS compatibility path: package files for agents without a certificate.
+    std::fs::write(data.join("config.toml"), "[ocs]\ncompat = true\n").unwrap();
     let server = start(&data);
     let download = tmp.path().join("download");
-    console_package(&download, 1_716_900_000, 4096, 1, 3);
+    console_package(&download, 1_716_900_000, 50_002, 4, 3);
     let report = json(
         &data,
         &[
@@ -214,6 +227,30 @@ fn import_and_delete_beside_a_running_server() {
         ],
     );
     assert_eq!(report[0]["package"]["name"], "tools", "{report}");
+
+    // Served fragments are the console's files byte for byte (an OCS agent holding some of
+    // them finishes from Tessera); one past the last does not exist.
+    for n in 1..=4 {
+        let (status, body) = get(
+            &server,
+            &data,
+            &format!("/download/1716900000/1716900000-{n}"),
+        );
+        assert_eq!(status, 200, "fragment {n}");
+        assert!(
+            body == std::fs::read(download.join(format!("1716900000/1716900000-{n}"))).unwrap(),
+            "fragment {n} differs from the console's file"
+        );
+    }
+    let (status, _) = get(&server, &data, "/download/1716900000/1716900000-5");
+    assert_eq!(status, 404);
+    let (status, info) = get(&server, &data, "/download/1716900000/info");
+    assert_eq!(status, 200);
+    let info = String::from_utf8(info).unwrap();
+    assert!(
+        info.contains("FRAGS=\"4\"") && info.contains("TESSERA_NAME=\"tools\""),
+        "{info}"
+    );
 
     // The server's repository watcher records the new package (it looks every 10 s).
     let deadline = Instant::now() + Duration::from_secs(90);
@@ -231,6 +268,11 @@ fn import_and_delete_beside_a_running_server() {
     assert_eq!(
         admin_get(&server, &data, "/api/v1/packages/1716900000"),
         404
+    );
+    let (status, _) = get(&server, &data, "/download/1716900000/info");
+    assert_eq!(
+        status, 404,
+        "the deleted package's files are no longer served"
     );
     let listed = json(&data, &["package", "list", "--json"]);
     assert_eq!(listed, Value::Array(vec![]));
