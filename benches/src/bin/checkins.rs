@@ -20,6 +20,7 @@
 //!
 //! Run: `cargo run --release -p tessera-benches --bin checkins [-- [--manifests | --assignments] [DEVICES [CONNECTIONS [SECONDS]]]]`
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -215,6 +216,60 @@ fn loadavg() -> String {
     )
 }
 
+/// CPU time (user, system) in clock ticks of each thread of this process, by thread ID,
+/// with the thread's name: says whether a phase was bound by the CPU or by one thread.
+fn thread_times() -> HashMap<String, (String, u64, u64)> {
+    let mut times = HashMap::new();
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return times;
+    };
+    for task in tasks.flatten() {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+            continue;
+        };
+        // `pid (comm) state ppid …`: the name may hold spaces, so split at the last ')'.
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+        let tick = |i: usize| fields.get(i).and_then(|f| f.parse().ok()).unwrap_or(0);
+        times.insert(
+            task.file_name().to_string_lossy().into_owned(),
+            (stat[open + 1..close].to_owned(), tick(11), tick(12)),
+        );
+    }
+    times
+}
+
+/// Where the CPU went between two [`thread_times`] samples, as one line.
+fn cpu_summary(
+    before: &HashMap<String, (String, u64, u64)>,
+    after: &HashMap<String, (String, u64, u64)>,
+    elapsed: Duration,
+) -> String {
+    // USER_HZ is 100 on Linux whatever the kernel's tick rate.
+    const TICK: f64 = 0.01;
+    let (mut user, mut system, mut sqlite_busiest) = (0, 0, 0);
+    for (tid, (name, u, s)) in after {
+        let (u0, s0) = before.get(tid).map_or((0, 0), |(_, u0, s0)| (*u0, *s0));
+        let (du, ds) = (u.saturating_sub(u0), s.saturating_sub(s0));
+        user += du;
+        system += ds;
+        if name.starts_with("sqlx-sqlite") {
+            sqlite_busiest = sqlite_busiest.max(du + ds);
+        }
+    }
+    let seconds = elapsed.as_secs_f64();
+    format!(
+        "process CPU user {:.2} s + system {:.2} s in {seconds:.2} s ({:.0}% of 2 cores); busiest SQLite worker thread {:.2} s ({:.0}% of one core)",
+        user as f64 * TICK,
+        system as f64 * TICK,
+        (user + system) as f64 * TICK / seconds / 2.0 * 100.0,
+        sqlite_busiest as f64 * TICK,
+        sqlite_busiest as f64 * TICK / seconds * 100.0,
+    )
+}
+
 /// Which decisions the bench exercises.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Mode {
@@ -364,6 +419,7 @@ async fn prepare(mode: Mode, dir: &Path, devices: usize) -> Arc<App<SqliteStore>
 struct Measured {
     mode: Mode,
     first: Load,
+    first_cpu: String,
     steady: Load,
     floor: Load,
     loadavg_before: String,
@@ -391,7 +447,9 @@ async fn run(
         std::future::pending(),
     ));
     let loadavg_before = loadavg();
+    let cpu_before = thread_times();
     let first = load(port, ca, devices, connections, Until::OneRound).await;
+    let first_cpu = cpu_summary(&cpu_before, &thread_times(), first.elapsed);
     // The first round did what it says: every device has its 20 packages notified.
     let totals = app.store.deployment_totals().await.expect("totals");
     assert_eq!(
@@ -413,6 +471,7 @@ async fn run(
     Measured {
         mode,
         first,
+        first_cpu,
         steady,
         floor,
         loadavg_before,
@@ -430,6 +489,7 @@ fn print(m: &mut Measured) {
         m.first.percentile(0.99),
         m.first.checkins
     );
+    println!("  first round CPU: {}", m.first_cpu);
     if m.steady.checkins > 0 {
         println!(
             "  steady state: {:.0}/s, p50 {:.2?}, p99 {:.2?} ({} check-ins)",

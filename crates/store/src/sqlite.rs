@@ -618,8 +618,10 @@ impl Store for SqliteStore {
 }
 
 /// Marks every deployment named in `batch` notified — waiting ones, and new ones for packages
-/// the device had none of — in one transaction (four statements whatever the batch size). A pair named twice is written once, at its earliest
-/// time, so that concurrent check-ins of one device leave one history row.
+/// the device had none of — in one transaction of two statements whatever the batch size:
+/// the history rows, computed from the states before, then one upsert. A pair named twice
+/// is written once, at its earliest time, so that concurrent check-ins of one device leave
+/// one history row.
 async fn write_notified(writer: &SqlitePool, batch: &[NotifyRequest]) -> Result<()> {
     let mut pairs = BTreeMap::new();
     for request in batch {
@@ -637,61 +639,51 @@ async fn write_notified(writer: &SqlitePool, batch: &[NotifyRequest]) -> Result<
             .collect::<Vec<_>>(),
     )
     .to_string();
-    // The batch drives the loop (CROSS JOIN fixes the order; MATERIALIZED stops SQLite
-    // from flattening it back): otherwise the planner may scan every waiting deployment
-    // once per batch entry — measured at 100 s for a batch of 640 among 200,000 rows.
-    const MATCHED: &str = "WITH matched AS MATERIALIZED (
-            SELECT d.rowid AS id, d.device_id, d.package_id, json_extract(j.value, '$[2]') AS at
-              FROM json_each(?) AS j CROSS JOIN deployments AS d
-             WHERE d.device_id = json_extract(j.value, '$[0]')
-               AND d.package_id = json_extract(j.value, '$[1]')
-               AND d.state = 'waiting')";
-    // Packages with no deployment yet for the device (a manifest asks for them) start one,
-    // waiting, so that the statements below notify them like assigned ones. Pairs whose
-    // package or device has gone are skipped rather than failing the whole batch.
-    const FRESH: &str = "WITH fresh AS MATERIALIZED (
-            SELECT json_extract(j.value, '$[0]') AS device_id,
-                   json_extract(j.value, '$[1]') AS package_id,
-                   json_extract(j.value, '$[2]') AS at
-              FROM json_each(?) AS j
-             WHERE NOT EXISTS (SELECT 1 FROM deployments AS d
-                                WHERE d.device_id = json_extract(j.value, '$[0]')
-                                  AND d.package_id = json_extract(j.value, '$[1]'))
-               AND EXISTS (SELECT 1 FROM packages AS p WHERE p.id = json_extract(j.value, '$[1]'))
-               AND EXISTS (SELECT 1 FROM devices AS v WHERE v.id = json_extract(j.value, '$[0]')))";
     let mut tx = writer.begin().await?;
-    sqlx::query(&format!(
-        "{FRESH}
+    // History first, while the states are still those before: a waiting deployment gets
+    // `notified`; a package without a deployment (a manifest asks for it) gets `waiting`
+    // then `notified`, as if assigned and then notified. Pairs whose package or device has
+    // gone are skipped rather than failing the batch; results are left alone. The LEFT JOIN
+    // keeps the batch as the outer loop (one primary-key probe per pair): otherwise the
+    // planner may scan every waiting deployment per batch entry — measured at 100 s for a
+    // batch of 640 among 200,000 rows.
+    sqlx::query(
+        "WITH batch AS MATERIALIZED (
+                SELECT json_extract(value, '$[0]') AS device_id,
+                       json_extract(value, '$[1]') AS package_id,
+                       json_extract(value, '$[2]') AS at
+                  FROM json_each(?)),
+              todo AS MATERIALIZED (
+                SELECT b.device_id, b.package_id, b.at, d.state AS before
+                  FROM batch AS b LEFT JOIN deployments AS d
+                    ON d.device_id = b.device_id AND d.package_id = b.package_id
+                 WHERE d.state = 'waiting'
+                    OR (d.state IS NULL
+                        AND EXISTS (SELECT 1 FROM packages AS p WHERE p.id = b.package_id)
+                        AND EXISTS (SELECT 1 FROM devices AS v WHERE v.id = b.device_id)))
          INSERT INTO deployment_history (device_id, package_id, state, code, at)
-         SELECT device_id, package_id, 'waiting', NULL, at FROM fresh
-          ORDER BY device_id, package_id"
-    ))
+         SELECT todo.device_id, todo.package_id, step.state, NULL, todo.at
+           FROM todo CROSS JOIN (SELECT 1 AS n, 'waiting' AS state
+                                 UNION ALL SELECT 2, 'notified') AS step
+          WHERE step.n = 2 OR todo.before IS NULL
+          ORDER BY todo.device_id, todo.package_id, step.n",
+    )
     .bind(&triples)
     .execute(&mut *tx)
     .await?;
-    sqlx::query(&format!(
-        "{FRESH}
-         INSERT INTO deployments (device_id, package_id, state, code, updated_at)
-         SELECT device_id, package_id, 'waiting', NULL, at FROM fresh WHERE true
-             ON CONFLICT (device_id, package_id) DO NOTHING"
-    ))
-    .bind(&triples)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query(&format!(
-        "{MATCHED}
-         INSERT INTO deployment_history (device_id, package_id, state, code, at)
-         SELECT device_id, package_id, 'notified', NULL, at FROM matched
-          ORDER BY device_id, package_id"
-    ))
-    .bind(&triples)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query(&format!(
-        "{MATCHED}
-         UPDATE deployments SET state = 'notified', updated_at = matched.at
-           FROM matched WHERE deployments.rowid = matched.id"
-    ))
+    // Then the states: new deployments start notified, waiting ones become notified, and
+    // the conflict clause's WHERE leaves notified ones and results as they are.
+    sqlx::query(
+        "INSERT INTO deployments (device_id, package_id, state, code, updated_at)
+         SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), 'notified', NULL,
+                json_extract(value, '$[2]')
+           FROM json_each(?)
+          WHERE EXISTS (SELECT 1 FROM packages AS p WHERE p.id = json_extract(value, '$[1]'))
+            AND EXISTS (SELECT 1 FROM devices AS v WHERE v.id = json_extract(value, '$[0]'))
+             ON CONFLICT (device_id, package_id) DO UPDATE
+                SET state = 'notified', updated_at = excluded.updated_at
+              WHERE deployments.state = 'waiting'",
+    )
     .bind(&triples)
     .execute(&mut *tx)
     .await?;
