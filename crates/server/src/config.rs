@@ -23,6 +23,8 @@ pub struct Config {
     pub ocs: Ocs,
     /// Enrollment.
     pub enrollment: Enrollment,
+    /// Where the server's state is kept.
+    pub database: Database,
 }
 
 /// Listener addresses.
@@ -120,6 +122,58 @@ impl Default for Enrollment {
     }
 }
 
+/// The database settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Database {
+    /// `sqlite:<file>` (relative to the data directory) for the embedded database, or
+    /// `postgres://user@host:port/database` for PostgreSQL. A password is better kept out
+    /// of this file: PostgreSQL's `PGPASSWORD` and `~/.pgpass` are read too.
+    pub url: String,
+}
+
+impl Default for Database {
+    fn default() -> Self {
+        Self {
+            url: format!("sqlite:{DEFAULT_SQLITE_FILE}"),
+        }
+    }
+}
+
+/// The embedded database's file in the data directory.
+pub const DEFAULT_SQLITE_FILE: &str = "tessera.db";
+
+/// The engine `[database] url` selects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    /// SQLite, at this path (relative paths are in the data directory).
+    Sqlite(std::path::PathBuf),
+    /// PostgreSQL, at this URL (which may hold a password: never log it).
+    Postgres(String),
+}
+
+impl Database {
+    /// Which engine the URL names; the error says what is accepted.
+    pub fn parse_url(&self) -> Result<DatabaseUrl, String> {
+        let url = self.url.trim();
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(DatabaseUrl::Postgres(url.to_owned()));
+        }
+        if let Some(path) = url.strip_prefix("sqlite:") {
+            let path = path.strip_prefix("//").unwrap_or(path);
+            if !path.is_empty() {
+                return Ok(DatabaseUrl::Sqlite(path.into()));
+            }
+        }
+        // The value is not repeated: a mistyped PostgreSQL URL may hold a password.
+        Err(
+            "[database] url must be `sqlite:<file>` (the default is `sqlite:tessera.db`, in the \
+             data directory) or `postgres://user@host:port/database`"
+                .to_owned(),
+        )
+    }
+}
+
 impl Config {
     /// Reads `path`, naming the file and the offending key on error.
     pub fn load(path: &Path) -> Result<Self, Error> {
@@ -163,6 +217,29 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.contains("compatt"), "{error}");
+    }
+
+    #[test]
+    fn the_database_url_selects_the_engine() {
+        assert_eq!(
+            Config::default().database.parse_url(),
+            Ok(DatabaseUrl::Sqlite("tessera.db".into()))
+        );
+        let config: Config =
+            toml::from_str("[database]\nurl = \"postgres://tessera@db.example:5432/tessera\"\n")
+                .unwrap();
+        assert_eq!(
+            config.database.parse_url(),
+            Ok(DatabaseUrl::Postgres(
+                "postgres://tessera@db.example:5432/tessera".into()
+            ))
+        );
+        for bad in ["mysql://x:secret@h/db", "sqlite:", "", "tessera.db"] {
+            let database = Database { url: bad.into() };
+            let error = database.parse_url().unwrap_err();
+            assert!(error.contains("postgres://"), "{error}");
+            assert!(!error.contains("secret"), "{error}");
+        }
     }
 
     #[test]

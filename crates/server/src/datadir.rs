@@ -7,7 +7,7 @@
 //!   tls/server.pem         the HTTPS certificate and chain (issued by the device CA)
 //!   tls/server.key         its key (0600)
 //!   admin-token.sha256     SHA-256 of the admin token (the token is printed once)
-//!   tessera.db             the SQLite database (WAL)
+//!   tessera.db             the SQLite database (WAL), unless config.toml names PostgreSQL
 //!   repo/                  the Munki repository (manifests, catalogs, pkgsinfo, pkgs, …)
 //!   repo/download/<ID>/    OCS packages: info + archive
 //! ```
@@ -28,12 +28,12 @@ use sha2::{Digest as _, Sha256};
 use tessera_ca::{Ca, CaHome, CaSettings, InitOptions, KeyAlgorithm, RandomSerials, SystemClock};
 use tessera_manifest::{Manifest, Repo};
 use tessera_package::Repository;
-use tessera_store::SqliteStore;
+use tessera_store::{PgStore, SqliteStore};
 use time::OffsetDateTime;
 use x509_parser::prelude::{FromDer as _, X509Certificate};
 
 use crate::Error;
-use crate::config::Config;
+use crate::config::{Config, DEFAULT_SQLITE_FILE, DatabaseUrl};
 use crate::ocs::SITE_DEFAULT_MANIFEST;
 use crate::secret;
 use crate::server_cert;
@@ -41,7 +41,6 @@ use crate::tls::TlsMaterial;
 
 const CONFIG: &str = "config.toml";
 const ADMIN_TOKEN: &str = "admin-token.sha256";
-const DATABASE: &str = "tessera.db";
 const TLS_CERT: &str = "tls/server.pem";
 const TLS_KEY: &str = "tls/server.key";
 
@@ -81,14 +80,24 @@ pub enum Created {
     Repository(PathBuf),
 }
 
-/// A prepared data directory: everything `serve` needs.
-pub struct Prepared {
+/// The database `config.toml` names, opened and migrated.
+#[derive(Debug, Clone)]
+pub enum Database {
+    /// The embedded SQLite file (the default).
+    Sqlite(SqliteStore),
+    /// PostgreSQL.
+    Postgres(PgStore),
+}
+
+/// A prepared data directory: everything `serve` needs. `S` is the store: the embedded
+/// [`SqliteStore`] from [`DataDir::prepare`], either engine from [`DataDir::prepare_any`].
+pub struct Prepared<S = SqliteStore> {
     /// The configuration.
     pub config: Config,
     /// The device CA.
     pub ca: Ca,
     /// The database.
-    pub store: SqliteStore,
+    pub store: S,
     /// The HTTPS listener's certificates and the client CA with its CRL.
     pub tls: TlsMaterial,
     /// The device CA's current CRL (DER), for the HTTP listener.
@@ -101,6 +110,26 @@ pub struct Prepared {
     pub packages: Repository,
     /// What had to be created.
     pub created: Vec<Created>,
+}
+
+impl<S> Prepared<S> {
+    /// The same, with `store` in place of the one opened (which is returned).
+    pub fn with_store<T>(self, store: T) -> (Prepared<T>, S) {
+        (
+            Prepared {
+                config: self.config,
+                ca: self.ca,
+                store,
+                tls: self.tls,
+                crl_der: self.crl_der,
+                root_crl_der: self.root_crl_der,
+                admin_token_hash: self.admin_token_hash,
+                packages: self.packages,
+                created: self.created,
+            },
+            self.store,
+        )
+    }
 }
 
 impl DataDir {
@@ -124,9 +153,9 @@ impl DataDir {
         CaHome::in_data_dir(&self.root)
     }
 
-    /// The database file.
+    /// The default SQLite database file (`config.toml` may name another, or PostgreSQL).
     pub fn database(&self) -> PathBuf {
-        self.root.join(DATABASE)
+        self.root.join(DEFAULT_SQLITE_FILE)
     }
 
     /// The root CA certificate (PEM), for agents' `--ca`.
@@ -135,8 +164,23 @@ impl DataDir {
         pem::encode(&pem::Pem::new("CERTIFICATE", der.to_vec()))
     }
 
-    /// Creates whatever is missing and opens the rest.
+    /// [`DataDir::prepare`] for a data directory on the embedded SQLite database; one whose
+    /// `config.toml` names PostgreSQL is refused (use [`DataDir::prepare_any`]).
     pub async fn prepare(&self) -> Result<Prepared, Error> {
+        let (prepared, store) = self.prepare_any().await?.with_store(());
+        match store {
+            Database::Sqlite(store) => Ok(prepared.with_store(store).0),
+            Database::Postgres(_) => Err(Error::Config {
+                path: self.root.join(CONFIG),
+                reason: "[database] url names PostgreSQL; this needs the embedded SQLite database"
+                    .to_owned(),
+            }),
+        }
+    }
+
+    /// Creates whatever is missing and opens the rest, with the database `[database] url`
+    /// names.
+    pub async fn prepare_any(&self) -> Result<Prepared<Database>, Error> {
         let mut created = Vec::new();
         if !self.root.exists() {
             fs::DirBuilder::new()
@@ -153,7 +197,7 @@ impl DataDir {
         } else {
             let config = Config::default();
             write_file(&config_path, config.to_toml().as_bytes(), 0o644)?;
-            created.push(Created::Config(config_path));
+            created.push(Created::Config(config_path.clone()));
             config
         };
 
@@ -189,14 +233,35 @@ impl DataDir {
             });
         }
 
-        let database = self.database();
-        let new_database = !database.exists();
-        let store = SqliteStore::open(&database)
-            .await
-            .map_err(|e| Error::Store(e.to_string()))?;
-        if new_database {
-            created.push(Created::Database(database));
-        }
+        let url = config
+            .database
+            .parse_url()
+            .map_err(|reason| Error::Config {
+                path: config_path.clone(),
+                reason,
+            })?;
+        let store = match url {
+            DatabaseUrl::Sqlite(file) => {
+                let database = self.root.join(file);
+                let new_database = !database.exists();
+                let store = SqliteStore::open(&database)
+                    .await
+                    .map_err(|e| Error::Store(format!("{}: {e}", database.display())))?;
+                if new_database {
+                    created.push(Created::Database(database));
+                }
+                Database::Sqlite(store)
+            }
+            // The URL stays out of the message: it may hold a password.
+            DatabaseUrl::Postgres(url) => {
+                Database::Postgres(PgStore::open(&url).await.map_err(|e| {
+                    Error::Store(format!(
+                        "PostgreSQL named by [database] url in {}: {e}",
+                        config_path.display()
+                    ))
+                })?)
+            }
+        };
 
         let token_path = self.root.join(ADMIN_TOKEN);
         let admin_token_hash = if token_path.exists() {

@@ -7,12 +7,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tessera_manifest::Repo;
-use tessera_store::SqliteStore;
+use tessera_store::Store;
 use tokio::net::TcpListener;
 
 use crate::Error;
 use crate::app::App;
-use crate::datadir::{Created, DataDir, fingerprint};
+use crate::datadir::{Created, DataDir, Database, Prepared, fingerprint};
 use crate::enroll::Enrollment;
 use crate::revoke::CrlPublisher;
 use crate::tls::TlsConfig;
@@ -20,6 +20,11 @@ use crate::tls::TlsConfig;
 /// How often the CRL is checked: re-signed when the CA says it is due, and picked up when
 /// `tessera-server ca revoke` stored a new one beside the running server.
 const CRL_CHECK_INTERVAL: Duration = Duration::from_secs(60);
+
+/// The PostgreSQL advisory lock a serving node holds ("tesserasrv" folded into 64 bits): the
+/// check-in cache assumes its node is the only writer (ADR 0006), so a second node on the
+/// same database is refused until cross-node invalidation exists.
+const SINGLE_NODE_LOCK: i64 = 0x7465_7373_7276_0001;
 
 /// Command-line overrides of `config.toml`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -53,7 +58,40 @@ pub async fn serve(
     ready: impl FnOnce(&Ready),
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
-    let prepared = data.prepare().await?;
+    let (prepared, database) = data.prepare_any().await?.with_store(());
+    match database {
+        Database::Sqlite(store) => {
+            serve_with(data, prepared.with_store(store).0, options, ready, shutdown).await
+        }
+        Database::Postgres(store) => {
+            let lock = store
+                .try_advisory_lock(SINGLE_NODE_LOCK)
+                .await
+                .map_err(|e| Error::Store(e.to_string()))?;
+            let Some(lock) = lock else {
+                return Err(Error::Store(
+                    "another tessera-server is serving this database; several nodes need \
+                     cross-node cache invalidation, not built yet (docs/server.md, PostgreSQL)"
+                        .to_owned(),
+                ));
+            };
+            let served =
+                serve_with(data, prepared.with_store(store).0, options, ready, shutdown).await;
+            // Held until the server has stopped, whatever the outcome.
+            drop(lock);
+            served
+        }
+    }
+}
+
+/// [`serve`] on an opened store of either engine.
+async fn serve_with<S: Store + 'static>(
+    data: &DataDir,
+    prepared: Prepared<S>,
+    options: ServeOptions,
+    ready: impl FnOnce(&Ready),
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), Error> {
     let mut config = prepared.config;
     if let Some(https) = options.https {
         config.listen.https = https;
@@ -128,7 +166,7 @@ pub async fn serve(
 }
 
 /// Re-signs the CRL when due and applies it everywhere.
-async fn refresh_crls(app: Arc<App<SqliteStore>>) {
+async fn refresh_crls<S: Store + 'static>(app: Arc<App<S>>) {
     loop {
         tokio::time::sleep(CRL_CHECK_INTERVAL).await;
         let Some(enrollment) = app.enrollment.as_ref() else {

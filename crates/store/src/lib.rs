@@ -48,7 +48,7 @@ use std::future::Future;
 use time::OffsetDateTime;
 
 pub use model::*;
-pub use postgres::PgStore;
+pub use postgres::{AdvisoryLock, PgStore};
 pub use sqlite::SqliteStore;
 
 /// What went wrong in the store.

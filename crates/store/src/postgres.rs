@@ -9,8 +9,8 @@ use std::str::FromStr as _;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{Postgres, Transaction};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::{Connection as _, Postgres, Transaction};
 use time::OffsetDateTime;
 
 use crate::model::{
@@ -47,10 +47,28 @@ const MIGRATION_LOCK: i64 = 0x7465_7373_6572_6131;
 /// isolation (read committed); the statements that must not race — token use, result
 /// recording, notification — are single conditional `UPDATE`s, which PostgreSQL re-checks
 /// against the latest row version.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
+    // For sessions outside the pool (advisory locks). Holds the password, if any.
+    options: Arc<PgConnectOptions>,
     notifications: Arc<NotifyQueue>,
+}
+
+// By hand: the connect options may hold a password.
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore")
+            .field("pool", &self.pool)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A session-level advisory lock, held as long as this value (and its connection) lives;
+/// see [`PgStore::try_advisory_lock`].
+#[derive(Debug)]
+pub struct AdvisoryLock {
+    _session: PgConnection,
 }
 
 impl PgStore {
@@ -64,12 +82,30 @@ impl PgStore {
         let pool = PgPoolOptions::new()
             .max_connections(POOL_SIZE)
             .acquire_timeout(Duration::from_secs(30))
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
         Ok(Self {
             pool,
+            options: Arc::new(options),
             notifications: Arc::default(),
         })
+    }
+
+    /// Takes the session-level advisory lock `key` on a connection of its own, or returns
+    /// `None` at once if another session holds it. The lock lasts until the returned value
+    /// is dropped, or the connection is lost.
+    pub async fn try_advisory_lock(&self, key: i64) -> Result<Option<AdvisoryLock>> {
+        let mut session = PgConnection::connect_with(&self.options).await?;
+        let taken: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+            .bind(key)
+            .fetch_one(&mut session)
+            .await?;
+        if taken {
+            Ok(Some(AdvisoryLock { _session: session }))
+        } else {
+            session.close().await?;
+            Ok(None)
+        }
     }
 
     /// Connects to `url` and brings the schema up to date.
@@ -77,12 +113,6 @@ impl PgStore {
         let store = Self::connect(url).await?;
         store.migrate().await?;
         Ok(store)
-    }
-
-    /// The connection pool, for callers that need a session of their own (the server's
-    /// single-node lock).
-    pub fn pool(&self) -> &PgPool {
-        &self.pool
     }
 
     /// The schema version the database is at (0 before any migration).
