@@ -4,7 +4,9 @@
 
 mod common;
 
-use std::process::Command;
+use std::io::Read as _;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use common::{BIN, csr, https_post, start, stop};
 use sqlx::Connection as _;
@@ -145,13 +147,34 @@ fn a_server_on_postgresql_enrolls_restarts_and_refuses_a_second_node() {
     // A second node on the same database (its own data directory) is refused, and says why.
     let other = tempfile::tempdir().unwrap();
     let other_data = data_dir_on(other.path(), &database.url);
-    let refused = Command::new(BIN)
+    let mut second = Command::new(BIN)
         .args(["--data", other_data.to_str().unwrap(), "serve"])
         .args(["--https", "127.0.0.1:0", "--http", "127.0.0.1:0"])
-        .output()
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&refused.stderr);
-    assert!(!refused.status.success(), "{stderr}");
+    // A deadline only for failing: a second node that starts would otherwise run forever.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        if let Some(status) = second.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = second.kill();
+            let _ = second.wait();
+            panic!("a second node on the same database started");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    second
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(!status.success(), "{stderr}");
     assert!(
         stderr.contains("another tessera-server is serving this database"),
         "{stderr}"
